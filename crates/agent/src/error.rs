@@ -1,0 +1,17 @@
+//! The agent's error enum.
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum AgentError {
+    #[error(transparent)]
+    Sensor(#[from] saker_sensor::SensorError),
+    #[error(transparent)]
+    Enrich(#[from] saker_enrich::EnrichError),
+    #[error("writing events to {sink}: {source}")]
+    Sink { sink: String, source: std::io::Error },
+    #[error("the sensor thread ended before reporting whether it loaded")]
+    SensorThreadDied,
+    #[error("starting thread {name}: {source}")]
+    Thread { name: &'static str, source: std::io::Error },
+}

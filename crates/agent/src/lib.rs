@@ -1,0 +1,17 @@
+//! The agent: wires sensor → enrich → sinks on threads joined by bounded
+//! channels, and turns every loss into an `agent.loss` event.
+//!
+//! Backpressure: the enrich stage blocks the sensor thread when it falls
+//! behind (a retry, not a drop); the kernel ring buffer absorbs the burst and
+//! counts what it cannot hold. Nothing is dropped without being counted.
+
+mod error;
+mod kinds;
+mod loss;
+mod pipeline;
+mod sink;
+
+pub use error::AgentError;
+pub use kinds::{KindFilter, abi_kind_mask};
+pub use pipeline::{AgentConfig, RunningAgent, start};
+pub use sink::{FnSink, NdjsonSink, Sink};

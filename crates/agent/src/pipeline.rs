@@ -1,0 +1,212 @@
+//! Threads and channels: the sensor thread reads the ring buffer and sends
+//! batches; the pipeline thread enriches them and writes them to the sinks.
+
+use crate::loss::{LossTracker, UserCounters};
+use crate::{AgentError, KindFilter, Sink};
+use crossbeam_channel::{Receiver, Sender, bounded};
+use saker_abi::Record;
+use saker_enrich::{EnrichConfig, Enricher};
+use saker_model::{Event, Kind, Payload};
+use saker_sensor::{KernelLossCount, Sensor, SensorConfig};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Everything the agent needs to run.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    pub sensor: SensorConfig,
+    pub enrich: EnrichConfig,
+    pub kinds: KindFilter,
+    /// How often loss counters are checked (an `agent.loss` event is emitted
+    /// only when something was lost).
+    pub loss_interval: Duration,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        AgentConfig {
+            sensor: SensorConfig::default(),
+            enrich: EnrichConfig::default(),
+            kinds: KindFilter::all(),
+            loss_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+enum SensorMsg {
+    Batch(Vec<Record>),
+    /// Cumulative kernel loss and undecodable-record counts.
+    Loss {
+        kernel: Vec<KernelLossCount>,
+        undecodable: u64,
+    },
+}
+
+/// A started agent. Dropping it does not stop it: call [`RunningAgent::stop`]
+/// (or set the stop flag) and [`RunningAgent::join`].
+pub struct RunningAgent {
+    stop: Arc<AtomicBool>,
+    sensor: Option<JoinHandle<Result<(), AgentError>>>,
+    pipeline: Option<JoinHandle<Result<(), AgentError>>>,
+    attached: Vec<String>,
+}
+
+impl RunningAgent {
+    /// Names of the BPF programs attached.
+    pub fn attached(&self) -> &[String] {
+        &self.attached
+    }
+
+    /// Ask both threads to finish; the sensor detaches its programs.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+
+    /// Wait for both threads; the first error wins.
+    pub fn join(mut self) -> Result<(), AgentError> {
+        let s = self.sensor.take().map(join_thread).unwrap_or(Ok(()));
+        let p = self.pipeline.take().map(join_thread).unwrap_or(Ok(()));
+        s.and(p)
+    }
+}
+
+fn join_thread(h: JoinHandle<Result<(), AgentError>>) -> Result<(), AgentError> {
+    h.join().unwrap_or(Err(AgentError::SensorThreadDied))
+}
+
+/// Load the sensor and start the pipeline. Returns once the BPF programs are
+/// attached (or with the load error). `stop` ends the agent when set.
+pub fn start(
+    mut cfg: AgentConfig,
+    mut sinks: Vec<Box<dyn Sink>>,
+    stop: Arc<AtomicBool>,
+) -> Result<RunningAgent, AgentError> {
+    cfg.sensor.kind_mask = crate::abi_kind_mask(&cfg.kinds);
+    // Seed the process table before the sensor starts so no early event lacks lineage.
+    let mut enricher = Enricher::new(&cfg.enrich)?;
+
+    let (tx, rx) = bounded::<SensorMsg>(256);
+    let (ready_tx, ready_rx) = bounded::<Result<Vec<String>, AgentError>>(1);
+    let sensor_cfg = cfg.sensor.clone();
+    let sensor_stop = Arc::clone(&stop);
+    let loss_interval = cfg.loss_interval;
+    let sensor = std::thread::Builder::new()
+        .name("saker-sensor".into())
+        .spawn(move || sensor_thread(&sensor_cfg, loss_interval, &tx, &ready_tx, &sensor_stop))
+        .map_err(|source| AgentError::Thread { name: "saker-sensor", source })?;
+
+    let attached = match ready_rx.recv() {
+        Ok(Ok(names)) => names,
+        Ok(Err(e)) => {
+            let _ = sensor.join();
+            return Err(e);
+        }
+        Err(_) => {
+            let _ = sensor.join();
+            return Err(AgentError::SensorThreadDied);
+        }
+    };
+
+    let kinds = cfg.kinds.clone();
+    let pipeline = std::thread::Builder::new()
+        .name("saker-pipeline".into())
+        .spawn(move || pipeline_thread(&mut enricher, &kinds, &mut sinks, &rx))
+        .map_err(|source| AgentError::Thread { name: "saker-pipeline", source })?;
+
+    Ok(RunningAgent { stop, sensor: Some(sensor), pipeline: Some(pipeline), attached })
+}
+
+fn sensor_thread(
+    cfg: &SensorConfig,
+    loss_interval: Duration,
+    tx: &Sender<SensorMsg>,
+    ready: &Sender<Result<Vec<String>, AgentError>>,
+    stop: &AtomicBool,
+) -> Result<(), AgentError> {
+    let mut sensor = match Sensor::load(cfg) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = ready.send(Err(e.into()));
+            return Ok(());
+        }
+    };
+    tracing::info!(programs = sensor.attached().len(), "sensor attached");
+    let _ = ready.send(Ok(sensor.attached().to_vec()));
+
+    let mut undecodable = 0u64;
+    let mut last_loss_check = std::time::Instant::now();
+    loop {
+        let stopping = stop.load(Ordering::SeqCst);
+        let (records, errors) = sensor.poll()?;
+        undecodable += errors;
+        if !records.is_empty() && tx.send(SensorMsg::Batch(records)).is_err() {
+            break; // pipeline gone
+        }
+        if stopping || last_loss_check.elapsed() >= loss_interval {
+            last_loss_check = std::time::Instant::now();
+            let kernel = sensor.kernel_loss()?;
+            if tx.send(SensorMsg::Loss { kernel, undecodable }).is_err() {
+                break;
+            }
+        }
+        if stopping {
+            break; // one last drain happened above; dropping the sensor detaches
+        }
+    }
+    Ok(())
+}
+
+fn pipeline_thread(
+    enricher: &mut Enricher,
+    kinds: &KindFilter,
+    sinks: &mut [Box<dyn Sink>],
+    rx: &Receiver<SensorMsg>,
+) -> Result<(), AgentError> {
+    let mut tracker = LossTracker::new();
+    for msg in rx.iter() {
+        match msg {
+            SensorMsg::Batch(records) => {
+                for rec in &records {
+                    if let Some(ev) = enricher.enrich(rec)
+                        && kinds.allows(ev.kind)
+                    {
+                        emit(sinks, &ev)?;
+                    }
+                }
+            }
+            SensorMsg::Loss { kernel, undecodable } => {
+                let stats = enricher.stats();
+                let mut user = UserCounters::new();
+                user.insert(("sensor", "undecodable record"), undecodable);
+                user.insert(("enrich", "malformed DNS message"), stats.dns_parse_errors);
+                if let Some(info) = tracker.delta(&kernel, &user) {
+                    tracing::warn!(total = info.total, "events lost");
+                    let ev = Event {
+                        kind: Kind::AgentLoss,
+                        time: enricher.clock().to_utc(saker_enrich::process::BootClock::boot_ns_now()),
+                        result: None,
+                        process: None,
+                        lineage: Vec::new(),
+                        container: None,
+                        task: None,
+                        payload: Payload::Loss(info),
+                    };
+                    emit(sinks, &ev)?;
+                }
+            }
+        }
+        for s in sinks.iter_mut() {
+            s.flush()?;
+        }
+    }
+    Ok(())
+}
+
+fn emit(sinks: &mut [Box<dyn Sink>], ev: &Event) -> Result<(), AgentError> {
+    for s in sinks.iter_mut() {
+        s.write(ev)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,163 @@
+//! The enrich stage: keeps the process table current from the event stream
+//! and attaches process, lineage and task context to every event.
+
+use crate::payload::{convert, split_argv, text};
+use crate::process::{BootClock, ExeHasher, ExecUpdate, ProcessError, ProcessTable};
+use saker_abi::raw::{self, kind};
+use saker_abi::{Body, Record, c_str};
+use saker_model::{Creds, Event, Payload, TaskContext};
+use std::path::PathBuf;
+
+/// How the enrich stage is built.
+#[derive(Debug, Clone)]
+pub struct EnrichConfig {
+    /// Hard cap on remembered processes (LRU beyond it).
+    pub max_processes: usize,
+    /// Where to seed the table from at start ("/proc").
+    pub proc_root: PathBuf,
+    /// Hash executables (SHA-256, off the hot path).
+    pub hash_executables: bool,
+}
+
+impl Default for EnrichConfig {
+    fn default() -> Self {
+        EnrichConfig { max_processes: 32768, proc_root: PathBuf::from("/proc"), hash_executables: true }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EnrichError {
+    #[error("process table: {0}")]
+    Process(#[from] ProcessError),
+}
+
+/// Counters of what the stage could not use (reported in `agent.loss`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EnrichStats {
+    pub dns_parse_errors: u64,
+    pub process_evictions: u64,
+    pub hash_requests_dropped: u64,
+}
+
+pub struct Enricher {
+    procs: ProcessTable,
+    hasher: Option<ExeHasher>,
+    clock: BootClock,
+    dns_parse_errors: u64,
+}
+
+impl Enricher {
+    /// Build the stage and seed the process table from `/proc`, so processes
+    /// older than the agent have lineage.
+    pub fn new(cfg: &EnrichConfig) -> Result<Self, EnrichError> {
+        let mut procs = ProcessTable::new(cfg.max_processes)?;
+        let seeded = procs.seed_from_proc(&cfg.proc_root)?;
+        tracing::info!(processes = seeded, "process table seeded from /proc");
+        let hasher = if cfg.hash_executables { Some(ExeHasher::spawn()) } else { None };
+        Ok(Enricher { procs, hasher, clock: BootClock::now(), dns_parse_errors: 0 })
+    }
+
+    pub fn stats(&self) -> EnrichStats {
+        EnrichStats {
+            dns_parse_errors: self.dns_parse_errors,
+            process_evictions: self.procs.evictions(),
+            hash_requests_dropped: self.hasher.as_ref().map_or(0, |h| h.dropped()),
+        }
+    }
+
+    /// The wall-clock time of a kernel (CLOCK_BOOTTIME) timestamp.
+    pub fn clock(&self) -> &BootClock {
+        &self.clock
+    }
+
+    /// Turn one record into an event; `None` when the record carries nothing
+    /// reportable (counted in [`EnrichStats`]).
+    pub fn enrich(&mut self, rec: &Record) -> Option<Event> {
+        if let Some(h) = &mut self.hasher {
+            for done in h.poll_results() {
+                self.procs.set_hash(done.pid, done.start_ns, done.sha256);
+            }
+        }
+        let h = &rec.header;
+        let (kind, mut payload) = match convert(h.kind, &rec.body) {
+            Ok(converted) => converted,
+            Err(e) => {
+                self.dns_parse_errors += 1;
+                tracing::debug!(error = %e, pid = h.pid, "DNS payload not parsed");
+                return None;
+            }
+        };
+        let creds = Creds { uid: h.uid, euid: h.euid, gid: h.gid, egid: h.egid };
+        let comm = c_str(&h.comm);
+        self.update_table(rec, &comm, creds);
+
+        match &mut payload {
+            Payload::Fork(f) => {
+                f.child_uuid = self.procs.get(f.child_pid).map(|p| p.uuid).unwrap_or_default();
+            }
+            Payload::Setuid(c) => c.current = creds,
+            _ => {}
+        }
+
+        let snapshot = self.procs.snapshot(h.pid);
+        if h.kind == kind::PROCESS_EXIT {
+            self.procs.on_exit(h.pid, h.proc_start_ns);
+        }
+        let (process, lineage) = match snapshot {
+            Some((p, l)) => (Some(p), l),
+            None => (None, Vec::new()),
+        };
+        let task = (h.flags & raw::HDR_NO_TASK == 0).then_some(TaskContext {
+            tid: h.tid,
+            ppid: h.ppid,
+            cgroup_id: h.cgroup_id,
+            mnt_ns: h.mnt_ns,
+            pid_ns: h.pid_ns,
+            comm,
+        });
+        Some(Event {
+            kind,
+            time: self.clock.to_utc(h.ts_ns),
+            result: has_result(h.kind).then_some(h.result),
+            process,
+            lineage,
+            container: None,
+            task,
+            payload,
+        })
+    }
+
+    fn update_table(&mut self, rec: &Record, comm: &str, creds: Creds) {
+        let h = &rec.header;
+        match &rec.body {
+            Body::Fork(f) => {
+                self.procs.observe(h.pid, h.proc_start_ns, h.ppid, h.ns_pid, comm, creds);
+                self.procs.on_fork(h.pid, h.proc_start_ns, f.child_pid, f.child_start_ns, f.child_ns_pid);
+            }
+            Body::Exec { exe, argv, cwd, .. } if h.result == 0 && !exe.is_empty() => {
+                self.procs.on_exec(
+                    h.pid,
+                    h.proc_start_ns,
+                    ExecUpdate {
+                        name: comm.to_owned(),
+                        executable: Some(text(exe)),
+                        argv: split_argv(argv),
+                        cwd: (!cwd.is_empty()).then(|| text(cwd)),
+                        creds,
+                        ns_pid: h.ns_pid,
+                        ppid: h.ppid,
+                    },
+                );
+                if let Some(hasher) = &mut self.hasher {
+                    hasher.request(h.pid, h.proc_start_ns);
+                }
+            }
+            _ => self.procs.observe(h.pid, h.proc_start_ns, h.ppid, h.ns_pid, comm, creds),
+        }
+    }
+}
+
+/// Kinds that report a syscall's return value.
+fn has_result(k: u16) -> bool {
+    !matches!(k, kind::PROCESS_EXIT | kind::PROCESS_FORK | kind::DNS)
+}

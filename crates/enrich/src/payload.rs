@@ -1,0 +1,337 @@
+//! Decoded record bodies → model payloads. Pure functions: the process
+//! context is added by [`crate::Enricher`].
+
+use crate::dns;
+use saker_abi::raw::{self, kind};
+use saker_abi::{Body, c_str};
+use saker_model::*;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+/// Bytes from the kernel as text. Linux paths need not be UTF-8; invalid
+/// sequences become U+FFFD (the raw bytes are not kept in the JSON).
+pub(crate) fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn opt_text(bytes: &[u8]) -> Option<String> {
+    (!bytes.is_empty()).then(|| text(bytes))
+}
+
+/// A NUL-separated argument block → argv.
+pub(crate) fn split_argv(block: &[u8]) -> Vec<String> {
+    let block = block.strip_suffix(&[0]).unwrap_or(block);
+    if block.is_empty() {
+        return Vec::new();
+    }
+    block.split(|&b| b == 0).map(text).collect()
+}
+
+/// The kind and payload of a record; the only failure is a DNS payload
+/// that does not parse.
+pub(crate) fn convert(header_kind: u16, body: &Body) -> Result<(Kind, Payload), dns::DnsParseError> {
+    fn ok(k: Kind, p: Payload) -> Result<(Kind, Payload), dns::DnsParseError> {
+        Ok((k, p))
+    }
+    match body {
+        Body::Exec { raw, filename, exe, interp, argv, cwd, ld_preload, ld_library_path } => {
+            let script = (!interp.is_empty()).then(|| text(filename));
+            ok(
+                Kind::ProcessExec,
+                Payload::Exec(ExecInfo {
+                    filename: opt_text(filename),
+                    executable: opt_text(exe),
+                    interpreter: opt_text(interp),
+                    script,
+                    argv: split_argv(argv),
+                    argv_truncated: raw.flags & raw::EXE_ARGV_TRUNCATED != 0,
+                    cwd: opt_text(cwd),
+                    ld_preload: opt_text(ld_preload),
+                    ld_library_path: opt_text(ld_library_path),
+                    executable_dev: raw.exe_dev,
+                    executable_inode: raw.exe_ino,
+                    memfd: raw.flags & raw::EXE_MEMFD != 0,
+                    deleted: raw.flags & raw::EXE_DELETED != 0,
+                    upper_layer: raw.flags & raw::EXE_UPPER_LAYER != 0,
+                    setuid: raw.flags & raw::EXE_SETUID != 0,
+                    setgid: raw.flags & raw::EXE_SETGID != 0,
+                    previous: (raw.old_uid != u32::MAX).then_some(Creds {
+                        uid: raw.old_uid,
+                        euid: raw.old_euid,
+                        gid: raw.old_gid,
+                        egid: raw.old_egid,
+                    }),
+                }),
+            )
+        }
+        Body::Exit(x) => {
+            let status = x.exit_code;
+            let signal = (status & 0x7f) as i32;
+            ok(
+                Kind::ProcessExit,
+                Payload::Exit(ExitInfo {
+                    exit_code: ((status >> 8) & 0xff) as i32,
+                    signal: (signal != 0).then_some(signal),
+                    core_dumped: status & 0x80 != 0,
+                }),
+            )
+        }
+        Body::Fork(f) => ok(
+            Kind::ProcessFork,
+            Payload::Fork(ForkInfo {
+                child_pid: f.child_pid,
+                child_ns_pid: f.child_ns_pid,
+                child_uuid: uuid::Uuid::nil(),
+            }),
+        ),
+        Body::Cred(c) => ok(
+            Kind::ProcessSetuid,
+            Payload::Setuid(CredInfo {
+                syscall: cred_syscall_name(c.syscall).to_owned(),
+                args: cred_args(c),
+                previous: Creds { uid: c.old_uid, euid: c.old_euid, gid: c.old_gid, egid: c.old_egid },
+                current: Creds::default(), // filled from the header by the enricher
+                previous_cap_effective: c.old_cap_effective,
+                cap_effective: c.new_cap_effective,
+                previous_cap_permitted: c.old_cap_permitted,
+                cap_permitted: c.new_cap_permitted,
+            }),
+        ),
+        Body::File { raw, path, path2 } => {
+            let k = match header_kind {
+                kind::FILE_RENAME => Kind::FileRename,
+                kind::FILE_UNLINK => Kind::FileUnlink,
+                kind::FILE_LINK => Kind::FileLink,
+                kind::FILE_SYMLINK => Kind::FileSymlink,
+                kind::FILE_CHMOD => Kind::FileChmod,
+                _ => Kind::FileWrite,
+            };
+            let mut info = FileInfo {
+                path: text(path),
+                flags: raw.flags,
+                mode: raw.mode,
+                inode: (raw.ino != 0).then_some(raw.ino),
+                ..Default::default()
+            };
+            match k {
+                Kind::FileSymlink => info.target = opt_text(path2),
+                _ => info.new_path = opt_text(path2),
+            }
+            ok(k, Payload::File(info))
+        }
+        Body::Net { raw, unix_path } => {
+            let k = match header_kind {
+                kind::NET_ACCEPT => Kind::NetAccept,
+                kind::NET_LISTEN => Kind::NetListen,
+                _ => Kind::NetConnect,
+            };
+            ok(k, Payload::Net(net_info(raw, unix_path, header_kind == kind::NET_LISTEN)))
+        }
+        Body::Dns { raw, payload } => {
+            let transport = if raw.protocol == 6 { "tcp" } else { "udp" };
+            let (k, info) = dns::parse(payload, transport, address(raw.family, &raw.raddr), raw.rport)?;
+            ok(k, Payload::Dns(info))
+        }
+        Body::Ptrace(p) => ok(
+            Kind::Ptrace,
+            Payload::Ptrace(PtraceInfo {
+                request: p.request,
+                request_name: ptrace_request_name(p.request).map(str::to_owned),
+                target_pid: p.target_pid,
+                addr: p.addr,
+                data: p.data,
+            }),
+        ),
+        Body::MemWrite { raw, path } => ok(
+            Kind::MemWrite,
+            Payload::MemWrite(MemWriteInfo {
+                method: if raw.method == raw::MEM_PROC_MEM { "proc_mem" } else { "process_vm_writev" }.to_owned(),
+                target_pid: raw.target_pid,
+                length: raw.len,
+                path: opt_text(path),
+            }),
+        ),
+        Body::Module { raw, path, args } => ok(
+            Kind::ModuleLoad,
+            Payload::Module(ModuleInfo {
+                method: if raw.method == raw::MODULE_FINIT { "finit_module" } else { "init_module" }.to_owned(),
+                path: opt_text(path),
+                args: opt_text(args),
+                length: raw.len,
+                flags: raw.flags,
+            }),
+        ),
+        Body::Mount { raw, source, target, fstype } => ok(
+            Kind::Mount,
+            Payload::Mount(MountInfo {
+                source: opt_text(source),
+                target: opt_text(target),
+                fs_type: opt_text(fstype),
+                flags: raw.flags,
+            }),
+        ),
+        Body::Userfaultfd(u) => ok(Kind::Userfaultfd, Payload::Userfaultfd(UserfaultfdInfo { flags: u.flags })),
+        Body::Memfd { raw, name } => {
+            ok(Kind::MemfdCreate, Payload::Memfd(MemfdInfo { name: text(name), flags: raw.flags }))
+        }
+        Body::BpfLoad(b) => ok(
+            Kind::BpfLoad,
+            Payload::Bpf(BpfInfo {
+                prog_type: b.prog_type,
+                prog_type_name: bpf_prog_type_name(b.prog_type).map(str::to_owned),
+                insn_count: b.insn_cnt,
+                prog_name: c_str(&b.prog_name),
+            }),
+        ),
+        Body::Library { raw, path } => ok(
+            Kind::LibraryLoad,
+            Payload::Library(LibraryInfo { path: text(path), prot: raw.prot, flags: raw.mmap_flags, inode: raw.ino }),
+        ),
+    }
+}
+
+const AF_UNIX: u16 = 1;
+const AF_INET: u16 = 2;
+const AF_INET6: u16 = 10;
+
+fn address(family: u16, bytes: &[u8; 16]) -> String {
+    match family {
+        AF_INET => Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]).to_string(),
+        _ => Ipv6Addr::from(*bytes).to_string(),
+    }
+}
+
+fn net_info(raw: &raw::Net, unix_path: &[u8], listen: bool) -> NetInfo {
+    let protocol = match raw.protocol {
+        0 => None,
+        6 => Some("tcp".to_owned()),
+        17 => Some("udp".to_owned()),
+        n => Some(n.to_string()),
+    };
+    match raw.family {
+        AF_UNIX => NetInfo {
+            family: "unix".into(),
+            unix_path: opt_text(unix_path),
+            backlog: listen.then_some(raw.backlog),
+            ..Default::default()
+        },
+        AF_INET | AF_INET6 => NetInfo {
+            family: if raw.family == AF_INET { "inet" } else { "inet6" }.into(),
+            protocol,
+            local_address: Some(address(raw.family, &raw.laddr)),
+            local_port: Some(raw.lport),
+            remote_address: (!listen).then(|| address(raw.family, &raw.raddr)),
+            remote_port: (!listen).then_some(raw.rport),
+            unix_path: None,
+            backlog: listen.then_some(raw.backlog),
+        },
+        other => NetInfo { family: other.to_string(), protocol, ..Default::default() },
+    }
+}
+
+fn cred_syscall_name(n: u32) -> &'static str {
+    match n {
+        1 => "setuid",
+        2 => "setreuid",
+        3 => "setresuid",
+        4 => "setfsuid",
+        5 => "setgid",
+        6 => "setregid",
+        7 => "setresgid",
+        8 => "setfsgid",
+        9 => "capset",
+        _ => "unknown",
+    }
+}
+
+fn cred_args(c: &raw::Cred) -> Vec<i64> {
+    let n = match c.syscall {
+        1 | 4 | 5 | 8 => 1,
+        2 | 6 => 2,
+        3 | 7 => 3,
+        _ => 0, // capset's arguments are pointers: the caps are reported instead
+    };
+    c.args[..n].iter().map(|&a| if a == u32::MAX { -1 } else { i64::from(a) }).collect()
+}
+
+fn ptrace_request_name(request: i64) -> Option<&'static str> {
+    Some(match request {
+        0 => "PTRACE_TRACEME",
+        1 => "PTRACE_PEEKTEXT",
+        2 => "PTRACE_PEEKDATA",
+        3 => "PTRACE_PEEKUSER",
+        4 => "PTRACE_POKETEXT",
+        5 => "PTRACE_POKEDATA",
+        6 => "PTRACE_POKEUSER",
+        7 => "PTRACE_CONT",
+        8 => "PTRACE_KILL",
+        9 => "PTRACE_SINGLESTEP",
+        12 => "PTRACE_GETREGS",
+        13 => "PTRACE_SETREGS",
+        16 => "PTRACE_ATTACH",
+        17 => "PTRACE_DETACH",
+        24 => "PTRACE_SYSCALL",
+        0x4200 => "PTRACE_SETOPTIONS",
+        0x4201 => "PTRACE_GETEVENTMSG",
+        0x4202 => "PTRACE_GETSIGINFO",
+        0x4203 => "PTRACE_SETSIGINFO",
+        0x4204 => "PTRACE_GETREGSET",
+        0x4205 => "PTRACE_SETREGSET",
+        0x4206 => "PTRACE_SEIZE",
+        0x4207 => "PTRACE_INTERRUPT",
+        0x4208 => "PTRACE_LISTEN",
+        _ => return None,
+    })
+}
+
+fn bpf_prog_type_name(t: u32) -> Option<&'static str> {
+    Some(match t {
+        1 => "socket_filter",
+        2 => "kprobe",
+        3 => "sched_cls",
+        4 => "sched_act",
+        5 => "tracepoint",
+        6 => "xdp",
+        7 => "perf_event",
+        8 => "cgroup_skb",
+        9 => "cgroup_sock",
+        17 => "raw_tracepoint",
+        18 => "cgroup_sock_addr",
+        26 => "tracing",
+        29 => "lsm",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn argv_split() {
+        assert_eq!(split_argv(b"ls\0-la\0/tmp\0"), vec!["ls", "-la", "/tmp"]);
+        assert_eq!(split_argv(b"sh\0\0x\0"), vec!["sh", "", "x"]);
+        assert!(split_argv(b"").is_empty());
+        assert_eq!(split_argv(b"noterm"), vec!["noterm"]);
+    }
+
+    #[test]
+    fn exit_status() {
+        let body = Body::Exit(raw::Exit { exit_code: 3 << 8, _pad: 0 });
+        let Ok((_, Payload::Exit(e))) = convert(kind::PROCESS_EXIT, &body) else { panic!() };
+        assert_eq!((e.exit_code, e.signal), (3, None));
+        let body = Body::Exit(raw::Exit { exit_code: 9, _pad: 0 });
+        let Ok((_, Payload::Exit(e))) = convert(kind::PROCESS_EXIT, &body) else { panic!() };
+        assert_eq!(e.signal, Some(9));
+    }
+
+    #[test]
+    fn inet_addresses() {
+        let mut n = raw::Net { family: AF_INET, protocol: 6, lport: 40000, rport: 443, ..Default::default() };
+        n.raddr[..4].copy_from_slice(&[10, 1, 2, 3]);
+        let info = net_info(&n, b"", false);
+        assert_eq!(info.remote_address.as_deref(), Some("10.1.2.3"));
+        assert_eq!(info.protocol.as_deref(), Some("tcp"));
+        let u = raw::Net { family: AF_UNIX, ..Default::default() };
+        assert_eq!(net_info(&u, b"/run/docker.sock", false).unix_path.as_deref(), Some("/run/docker.sock"));
+    }
+}

@@ -1,0 +1,446 @@
+//! [`ProcessTable`]: every process Saker knows, bounded by an LRU, with the
+//! lineage each event carries.
+//!
+//! Entries are keyed by pid *and* start time ([`ProcKey`]), so a reused pid is
+//! a new process and an exited parent stays reachable for its children's
+//! lineage until the LRU pushes it out. `current` maps a pid to the newest
+//! process holding it, for lookups by pid alone.
+
+use super::procfs::{self, ProcInfo};
+use super::{BootClock, ProcessError, UserNames, process_uuid};
+use lru::LruCache;
+use saker_model::{Creds, Process};
+use std::collections::HashMap;
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+use uuid::Uuid;
+
+pub const DEFAULT_CAPACITY: usize = 32_768;
+/// Ancestors reported per event; also what stops a corrupted parent chain.
+const MAX_LINEAGE: usize = 64;
+const BOOT_ID_PATH: &str = "/proc/sys/kernel/random/boot_id";
+
+/// One process's identity within a boot: pid plus start time in clock ticks.
+/// Ticks, not ns, because `/proc` only has ticks and both sources must agree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ProcKey {
+    pub pid: u32,
+    pub start_ticks: u64,
+}
+
+/// What the table knows about one process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessEntry {
+    pub uuid: Uuid,
+    pub pid: u32,
+    pub start_ticks: u64,
+    /// CLOCK_BOOTTIME ns; 0 when unknown. From `/proc`, exact only to a tick.
+    pub start_ns: u64,
+    /// The parent at fork (or seed) time, kept across reparenting.
+    pub ppid: u32,
+    pub parent: Option<ProcKey>,
+    pub parent_uuid: Option<Uuid>,
+    pub ns_pid: u32,
+    pub name: String,
+    pub executable: Option<String>,
+    pub executable_sha256: Option<String>,
+    pub argv: Vec<String>,
+    pub cwd: Option<String>,
+    pub creds: Creds,
+    pub exited: bool,
+}
+
+impl ProcessEntry {
+    pub fn key(&self) -> ProcKey {
+        ProcKey { pid: self.pid, start_ticks: self.start_ticks }
+    }
+}
+
+/// The new image of a process after a successful execve.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecUpdate {
+    pub name: String,
+    pub executable: Option<String>,
+    pub argv: Vec<String>,
+    pub cwd: Option<String>,
+    pub creds: Creds,
+    pub ns_pid: u32,
+    /// Used only when the process was unknown until now.
+    pub ppid: u32,
+}
+
+pub struct ProcessTable {
+    entries: LruCache<ProcKey, ProcessEntry>,
+    current: HashMap<u32, u64>,
+    evictions: u64,
+    boot_id: String,
+    ns_per_tick: u64,
+    clock: BootClock,
+    users: UserNames,
+    /// Where a process first seen late is looked up; set by `seed_from_proc`.
+    proc_root: PathBuf,
+}
+
+impl ProcessTable {
+    /// A table for this host: boot id from the kernel, clock taken now,
+    /// users from `/etc/passwd`, lazy fills from `/proc`.
+    pub fn new(cap: usize) -> Result<Self, ProcessError> {
+        let id = std::fs::read_to_string(BOOT_ID_PATH).map_err(|e| ProcessError::io(BOOT_ID_PATH, e))?;
+        Self::with_boot_id(cap, id.trim().to_owned())
+    }
+
+    pub fn with_boot_id(cap: usize, boot_id: String) -> Result<Self, ProcessError> {
+        let cap = NonZeroUsize::new(cap).ok_or(ProcessError::ZeroCapacity)?;
+        Ok(ProcessTable {
+            entries: LruCache::new(cap),
+            current: HashMap::new(),
+            evictions: 0,
+            boot_id,
+            ns_per_tick: 1_000_000_000 / clock_ticks_per_sec(),
+            clock: BootClock::now(),
+            users: UserNames::new("/etc/passwd"),
+            proc_root: PathBuf::from("/proc"),
+        })
+    }
+
+    pub fn with_users(mut self, users: UserNames) -> Self {
+        self.users = users;
+        self
+    }
+
+    pub fn with_clock(mut self, clock: BootClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn with_proc_root(mut self, proc_root: impl Into<PathBuf>) -> Self {
+        self.proc_root = proc_root.into();
+        self
+    }
+
+    pub fn boot_id(&self) -> &str {
+        &self.boot_id
+    }
+
+    pub fn clock(&self) -> &BootClock {
+        &self.clock
+    }
+
+    /// Nanoseconds per clock tick (10 ms at the usual CLK_TCK of 100).
+    pub fn ns_per_tick(&self) -> u64 {
+        self.ns_per_tick
+    }
+
+    pub fn evictions(&self) -> u64 {
+        self.evictions
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The uuid of the process `pid` started at `start_ns` (boot ns).
+    pub fn uuid_for(&self, pid: u32, start_ns: u64) -> Uuid {
+        self.uuid(self.exact_key(pid, start_ns))
+    }
+
+    /// Load every process in `proc_root` so processes older than the agent
+    /// have lineage. Returns how many were read; vanished ones are skipped.
+    pub fn seed_from_proc(&mut self, proc_root: &Path) -> Result<usize, ProcessError> {
+        self.proc_root = proc_root.to_owned();
+        let mut seeded = Vec::new();
+        for pid in procfs::list_pids(proc_root)? {
+            match procfs::read_process(proc_root, pid) {
+                Ok(info) => {
+                    let e = self.entry_from_info(info);
+                    if !self.entries.contains(&e.key()) {
+                        seeded.push(e.key());
+                        self.insert(e);
+                    }
+                }
+                Err(e) => tracing::debug!(pid, error = %e, "process gone during /proc scan"),
+            }
+        }
+        // readdir order is not parent-first: link parents once all are in.
+        for key in &seeded {
+            let Some(ppid) = self.entries.peek(key).map(|e| e.ppid) else { continue };
+            let parent = self.older_current(ppid, key.start_ticks);
+            self.set_parent(key, parent);
+        }
+        Ok(seeded.len())
+    }
+
+    /// A new process: it runs its parent's image until it execs.
+    pub fn on_fork(
+        &mut self,
+        parent_pid: u32,
+        parent_start_ns: u64,
+        child_pid: u32,
+        child_start_ns: u64,
+        child_ns_pid: u32,
+    ) -> Uuid {
+        let pkey = self.resolve(parent_pid, parent_start_ns);
+        let ckey = self.exact_key(child_pid, child_start_ns);
+        let parent = self.entries.peek(&pkey).cloned();
+        let parent_uuid = self.uuid(pkey);
+        // The child may have been seen first (its events can overtake the
+        // fork record): keep what it already has, fill what it lacks.
+        if let Some(c) = self.entries.get_mut(&ckey) {
+            if c.parent.is_none() {
+                c.ppid = parent_pid;
+                c.parent = Some(pkey);
+                c.parent_uuid = Some(parent_uuid);
+            }
+            if let Some(p) = parent {
+                c.executable = c.executable.take().or(p.executable);
+                c.executable_sha256 = c.executable_sha256.take().or(p.executable_sha256);
+                c.cwd = c.cwd.take().or(p.cwd);
+                if c.argv.is_empty() {
+                    c.argv = p.argv;
+                }
+            }
+            return c.uuid;
+        }
+        let mut child = match parent {
+            Some(p) => ProcessEntry { exited: false, ..p },
+            None => self.bare_entry(ckey, child_start_ns, parent_pid),
+        };
+        child.uuid = self.uuid(ckey);
+        child.pid = child_pid;
+        child.start_ticks = ckey.start_ticks;
+        child.start_ns = child_start_ns;
+        child.ppid = parent_pid;
+        child.parent = Some(pkey);
+        child.parent_uuid = Some(parent_uuid);
+        child.ns_pid = child_ns_pid;
+        let uuid = child.uuid;
+        self.insert(child);
+        uuid
+    }
+
+    /// A successful execve: new image, same process (uuid and parent kept).
+    pub fn on_exec(&mut self, pid: u32, start_ns: u64, update: ExecUpdate) {
+        let key = self.resolve(pid, start_ns);
+        if !self.entries.contains(&key) {
+            let e = self.bare_entry(key, start_ns, update.ppid);
+            self.insert(e);
+        }
+        if let Some(e) = self.entries.get_mut(&key) {
+            e.name = update.name;
+            e.executable = update.executable;
+            e.executable_sha256 = None;
+            e.argv = update.argv;
+            e.cwd = update.cwd;
+            e.creds = update.creds;
+            e.ns_pid = update.ns_pid;
+        }
+    }
+
+    /// The process ended. Its entry stays: its children's lineage runs
+    /// through it, and the LRU bounds what exited entries cost.
+    pub fn on_exit(&mut self, pid: u32, start_ns: u64) {
+        let key = self.resolve(pid, start_ns);
+        if let Some(e) = self.entries.peek_mut(&key) {
+            e.exited = true;
+        }
+    }
+
+    /// Every event's process: known → refresh its creds; unknown → create
+    /// it, from `/proc/<pid>` if that is still the same process.
+    ///
+    /// `comm` is the acting *thread's* name, so it only names a process
+    /// that has none yet; the process name changes with exec.
+    pub fn observe(&mut self, pid: u32, start_ns: u64, ppid: u32, ns_pid: u32, comm: &str, creds: Creds) {
+        if pid == 0 {
+            return;
+        }
+        let key = self.resolve(pid, start_ns);
+        if let Some(e) = self.entries.get_mut(&key) {
+            e.creds = creds;
+            if e.name.is_empty() {
+                e.name = comm.to_owned();
+            }
+            return;
+        }
+        // Only on a miss: one /proc read per process, not per event.
+        let info = procfs::read_process(&self.proc_root, pid)
+            .ok()
+            .filter(|i| start_ns == 0 || i.start_ticks == key.start_ticks);
+        let mut e = match info {
+            Some(info) => self.entry_from_info(info),
+            None => self.bare_entry(key, start_ns, ppid),
+        };
+        e.creds = creds;
+        if ns_pid != 0 {
+            e.ns_pid = ns_pid;
+        }
+        if e.name.is_empty() {
+            e.name = comm.to_owned();
+        }
+        self.insert(e);
+    }
+
+    /// Attach a finished executable hash, if the process is still the same.
+    pub fn set_hash(&mut self, pid: u32, start_ns: u64, sha256: String) {
+        let key = self.resolve(pid, start_ns);
+        if let Some(e) = self.entries.peek_mut(&key) {
+            e.executable_sha256 = Some(sha256);
+        }
+    }
+
+    /// The newest process with this pid.
+    pub fn get(&self, pid: u32) -> Option<&ProcessEntry> {
+        let ticks = self.current.get(&pid)?;
+        self.entries.peek(&ProcKey { pid, start_ticks: *ticks })
+    }
+
+    /// The process with this pid and start time (boot ns).
+    pub fn get_at(&self, pid: u32, start_ns: u64) -> Option<&ProcessEntry> {
+        self.entries.peek(&self.exact_key(pid, start_ns))
+    }
+
+    /// The newest process with this pid and its ancestors (parent first, up
+    /// to pid 1 or the first unknown one). Marks them all recently used: the
+    /// ancestors of active processes are what the LRU should keep.
+    pub fn snapshot(&mut self, pid: u32) -> Option<(Process, Vec<Process>)> {
+        let key = ProcKey { pid, start_ticks: *self.current.get(&pid)? };
+        let e = self.entries.get(&key)?;
+        let process = to_model(e, &mut self.users, &self.clock);
+        let mut next = e.parent;
+        let mut seen = vec![key];
+        let mut lineage = Vec::new();
+        while let Some(pk) = next {
+            // A parent chain can only loop through corrupted input, but an
+            // infinite loop on the event path is not an option.
+            if lineage.len() >= MAX_LINEAGE || seen.contains(&pk) {
+                break;
+            }
+            let Some(pe) = self.entries.get(&pk) else { break };
+            lineage.push(to_model(pe, &mut self.users, &self.clock));
+            seen.push(pk);
+            if pe.pid == 1 {
+                break;
+            }
+            next = pe.parent;
+        }
+        Some((process, lineage))
+    }
+
+    fn uuid(&self, key: ProcKey) -> Uuid {
+        process_uuid(&self.boot_id, key.pid, key.start_ticks)
+    }
+
+    /// Same conversion the kernel uses for `/proc/<pid>/stat` (nsec_to_clock_t).
+    fn exact_key(&self, pid: u32, start_ns: u64) -> ProcKey {
+        ProcKey { pid, start_ticks: start_ns / self.ns_per_tick }
+    }
+
+    /// A start of 0 means "not known" (records without a task): take the
+    /// newest process with the pid.
+    fn resolve(&self, pid: u32, start_ns: u64) -> ProcKey {
+        match self.current.get(&pid) {
+            Some(&start_ticks) if start_ns == 0 => ProcKey { pid, start_ticks },
+            _ => self.exact_key(pid, start_ns),
+        }
+    }
+
+    /// The current holder of `ppid`, if it started no later than the child:
+    /// a younger one is a reuse of the pid, not the parent.
+    fn older_current(&self, ppid: u32, child_ticks: u64) -> Option<ProcKey> {
+        let &start_ticks = self.current.get(&ppid)?;
+        (ppid != 0 && start_ticks <= child_ticks).then_some(ProcKey { pid: ppid, start_ticks })
+    }
+
+    fn set_parent(&mut self, key: &ProcKey, parent: Option<ProcKey>) {
+        let parent_uuid = parent.map(|p| self.uuid(p));
+        if let Some(e) = self.entries.peek_mut(key) {
+            e.parent = parent;
+            e.parent_uuid = parent_uuid;
+        }
+    }
+
+    /// An entry knowing only identity and parent; the caller fills the rest.
+    fn bare_entry(&self, key: ProcKey, start_ns: u64, ppid: u32) -> ProcessEntry {
+        let parent = self.older_current(ppid, key.start_ticks);
+        ProcessEntry {
+            uuid: self.uuid(key),
+            pid: key.pid,
+            start_ticks: key.start_ticks,
+            start_ns,
+            ppid,
+            parent,
+            parent_uuid: parent.map(|p| self.uuid(p)),
+            ns_pid: key.pid,
+            name: String::new(),
+            executable: None,
+            executable_sha256: None,
+            argv: Vec::new(),
+            cwd: None,
+            creds: Creds::default(),
+            exited: false,
+        }
+    }
+
+    fn entry_from_info(&self, i: ProcInfo) -> ProcessEntry {
+        let key = ProcKey { pid: i.pid, start_ticks: i.start_ticks };
+        let start_ns = i.start_ticks.saturating_mul(self.ns_per_tick);
+        ProcessEntry {
+            ns_pid: i.ns_pid,
+            name: i.comm,
+            executable: i.exe,
+            argv: i.argv,
+            cwd: i.cwd,
+            creds: i.creds,
+            ..self.bare_entry(key, start_ns, i.ppid)
+        }
+    }
+
+    fn insert(&mut self, e: ProcessEntry) {
+        let key = e.key();
+        if self.current.get(&key.pid).is_none_or(|&t| t <= key.start_ticks) {
+            self.current.insert(key.pid, key.start_ticks);
+        }
+        // push returns the displaced pair: the same key means replaced, any
+        // other key means the LRU evicted it.
+        if let Some((old, _)) = self.entries.push(key, e)
+            && old != key
+        {
+            self.evictions += 1;
+            if self.current.get(&old.pid) == Some(&old.start_ticks) {
+                self.current.remove(&old.pid);
+            }
+        }
+    }
+}
+
+fn to_model(e: &ProcessEntry, users: &mut UserNames, clock: &BootClock) -> Process {
+    Process {
+        uuid: e.uuid,
+        parent_uuid: e.parent_uuid,
+        pid: e.pid,
+        ns_pid: e.ns_pid,
+        name: e.name.clone(),
+        executable: e.executable.clone(),
+        executable_sha256: e.executable_sha256.clone(),
+        argv: e.argv.clone(),
+        cwd: e.cwd.clone(),
+        uid: e.creds.uid,
+        euid: e.creds.euid,
+        gid: e.creds.gid,
+        egid: e.creds.egid,
+        user: users.name(e.creds.uid).map(str::to_owned),
+        start_time: (e.start_ns != 0).then(|| clock.to_utc(e.start_ns)),
+    }
+}
+
+/// CLK_TCK: the unit of `/proc/<pid>/stat` start times.
+fn clock_ticks_per_sec() -> u64 {
+    // SAFETY: sysconf only reads a configuration value.
+    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    // USER_HZ is 100 on every mainstream architecture; -1 means unknown.
+    u64::try_from(t).ok().filter(|&t| (1..=1_000_000_000).contains(&t)).unwrap_or(100)
+}

@@ -1,0 +1,102 @@
+//! The enriched event: what every layer above the sensor speaks.
+//!
+//! One [`Event`] is one line of `saker agent --events-out` NDJSON. The JSON
+//! field names (camelCase) are a public format documented in docs/events.md;
+//! change them only together with that document.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+mod kind;
+mod payload;
+
+pub use kind::Kind;
+pub use payload::*;
+
+/// One observed action of one process, with its context.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Event {
+    pub kind: Kind,
+    /// When the kernel saw it (RFC 3339, UTC).
+    pub time: DateTime<Utc>,
+    /// The syscall's return value where there is one: failures are reported too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<i64>,
+    /// The acting process. For `agent.loss` this is the agent itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process: Option<Process>,
+    /// Ancestors of `process`, parent first, up to init.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lineage: Vec<Process>,
+    /// The container the process runs in; null for host processes.
+    pub container: Option<Container>,
+    /// Kernel identity of the acting task's context.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<TaskContext>,
+    /// The kind-specific part, one key named after the payload (`exec`, `file`, ...).
+    #[serde(flatten)]
+    pub payload: Payload,
+}
+
+/// A process as Saker knows it: one entry of the process table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Process {
+    /// Stable for the life of the process: derived from boot id, pid and start time.
+    pub uuid: Uuid,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_uuid: Option<Uuid>,
+    pub pid: u32,
+    /// The pid as seen inside the process's own pid namespace.
+    pub ns_pid: u32,
+    /// The kernel's `comm` (at most 15 bytes).
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub executable: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub executable_sha256: Option<String>,
+    #[serde(default)]
+    pub argv: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
+    pub uid: u32,
+    pub euid: u32,
+    pub gid: u32,
+    pub egid: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<DateTime<Utc>>,
+}
+
+/// Kernel context of the task that acted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskContext {
+    pub tid: u32,
+    pub ppid: u32,
+    /// cgroup v2 id (the inode number of the cgroup2 directory).
+    pub cgroup_id: u64,
+    /// Mount namespace inode number.
+    pub mnt_ns: u32,
+    /// Pid namespace inode number.
+    pub pid_ns: u32,
+    /// The kernel's comm of the acting thread.
+    pub comm: String,
+}
+
+/// Container identity. Filled by the attribution stage (later issue); the
+/// sensor already carries the cgroup id it will resolve from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Container {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+}

@@ -1,0 +1,110 @@
+//! `saker agent` and `saker up`.
+
+use anyhow::{Context, Result, bail};
+use saker_agent::{AgentConfig, KindFilter, NdjsonSink, Sink};
+use saker_model::Kind;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+#[derive(clap::Args)]
+pub struct AgentArgs {
+    /// Write events as NDJSON to this file, or `-` for stdout.
+    #[arg(long, value_name = "-|PATH")]
+    events_out: String,
+    /// Only these kinds, comma-separated (e.g. `process.exec,net.connect`).
+    #[arg(long, value_delimiter = ',')]
+    kinds: Vec<String>,
+    #[command(flatten)]
+    tuning: Tuning,
+}
+
+#[derive(clap::Args)]
+pub struct UpArgs {
+    /// Where Saker keeps its data.
+    #[arg(long, default_value = "/var/lib/saker")]
+    data_dir: PathBuf,
+    #[command(flatten)]
+    tuning: Tuning,
+}
+
+#[derive(clap::Args)]
+struct Tuning {
+    /// Kernel ring buffer size in MiB (a power of two).
+    #[arg(long, default_value_t = 8)]
+    ring_buffer_mib: u32,
+    /// Remembered processes (least recently used are evicted past this).
+    #[arg(long, default_value_t = 32768)]
+    max_processes: usize,
+    /// Do not hash executables.
+    #[arg(long)]
+    no_hash: bool,
+}
+
+fn parse_kinds(names: &[String]) -> Result<KindFilter> {
+    if names.is_empty() {
+        return Ok(KindFilter::all());
+    }
+    let kinds = names.iter().map(|n| n.trim().parse::<Kind>()).collect::<Result<Vec<_>, _>>()?;
+    Ok(KindFilter::only(kinds))
+}
+
+fn config(tuning: &Tuning, kinds: KindFilter) -> Result<AgentConfig> {
+    let mut cfg = AgentConfig { kinds, ..AgentConfig::default() };
+    let Some(ring) = tuning.ring_buffer_mib.checked_mul(1 << 20).filter(|b| b.is_power_of_two()) else {
+        bail!("--ring-buffer-mib {} must be a power of two of at most 2048", tuning.ring_buffer_mib);
+    };
+    cfg.sensor.ring_bytes = ring;
+    cfg.sensor.wakeup_bytes = ring / 4;
+    cfg.enrich.max_processes = tuning.max_processes;
+    cfg.enrich.hash_executables = !tuning.no_hash;
+    Ok(cfg)
+}
+
+/// Run until SIGINT/SIGTERM; on either, detach and flush.
+fn run(cfg: AgentConfig, sink: Box<dyn Sink>) -> Result<()> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop)).context("installing signal handlers")?;
+    }
+    let agent = saker_agent::start(cfg, vec![sink], Arc::clone(&stop)).context("starting the agent")?;
+    tracing::info!(programs = agent.attached().len(), "agent running; Ctrl-C to stop");
+    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    tracing::info!("stopping: detaching programs");
+    agent.join().context("agent stopped with an error")
+}
+
+pub fn run_agent(args: AgentArgs) -> Result<()> {
+    let cfg = config(&args.tuning, parse_kinds(&args.kinds)?)?;
+    let sink: Box<dyn Sink> = if args.events_out == "-" {
+        Box::new(NdjsonSink::new("stdout", std::io::stdout()))
+    } else {
+        let path = PathBuf::from(&args.events_out);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("opening --events-out {}", path.display()))?;
+        Box::new(NdjsonSink::new(path.display().to_string(), file))
+    };
+    run(cfg, sink)
+}
+
+pub fn run_up(args: UpArgs) -> Result<()> {
+    saker_sensor::preflight().context("saker up runs the agent, which needs root")?;
+    std::fs::create_dir_all(&args.data_dir).with_context(|| format!("creating {}", args.data_dir.display()))?;
+    let path = args.data_dir.join("events.ndjson");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    let cfg = config(&args.tuning, KindFilter::all())?;
+    println!("Saker is running.");
+    println!("  agent:   watching this host (every kind)");
+    println!("  events:  {} (follow with: tail -f {})", path.display(), path.display());
+    println!("  console: not built yet — the server and console are the next milestone");
+    run(cfg, Box::new(NdjsonSink::new(path.display().to_string(), file)))
+}

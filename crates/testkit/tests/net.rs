@@ -1,0 +1,160 @@
+//! net.connect / net.accept / net.listen over loopback and unix sockets, and
+//! DNS queries/answers (UDP and TCP) against a resolver this test runs on a
+//! loopback address.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use saker_model::{Event, Kind, NetInfo, Payload};
+use saker_testkit::{by, harness};
+use std::io::{Read, Write};
+
+fn net(e: &Event) -> Option<&NetInfo> {
+    match &e.payload {
+        Payload::Net(n) => Some(n),
+        _ => None,
+    }
+}
+
+#[test]
+fn tcp_listen_connect_accept() {
+    let Some(h) = harness() else { return };
+    let t = h.trigger(&["tcp-serve-once"]);
+    let port: u16 = t.stdout.lines().find_map(|l| l.strip_prefix("port=")).unwrap().parse().unwrap();
+
+    let l = h.expect("listen", |e| e.kind == Kind::NetListen && by(e, t.pid));
+    let n = net(&l).unwrap();
+    assert_eq!((n.family.as_str(), n.local_port), ("inet", Some(port)));
+    assert_eq!(n.protocol.as_deref(), Some("tcp"));
+
+    let c = h.expect("connect to the listener", |e| {
+        e.kind == Kind::NetConnect && by(e, t.pid) && net(e).is_some_and(|n| n.remote_port == Some(port))
+    });
+    let n = net(&c).unwrap();
+    assert_eq!(n.remote_address.as_deref(), Some("127.0.0.1"));
+    assert_eq!(c.result, Some(0));
+    let client_port = n.local_port.unwrap();
+    assert_ne!(client_port, 0);
+
+    let a = h.expect("accept", |e| e.kind == Kind::NetAccept && by(e, t.pid));
+    let n = net(&a).unwrap();
+    assert_eq!(n.local_port, Some(port));
+    assert_eq!(n.remote_port, Some(client_port), "accept sees the client's port");
+}
+
+#[test]
+fn failed_connect_is_reported() {
+    let Some(h) = harness() else { return };
+    // A port nobody listens on: bind and close to find one.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let t = h.trigger(&["tcp-connect", &format!("127.0.0.1:{port}")]);
+    let c = h.expect("refused connect", |e| e.kind == Kind::NetConnect && by(e, t.pid));
+    assert_eq!(c.result, Some(-(libc::ECONNREFUSED as i64)));
+    assert_eq!(net(&c).unwrap().remote_port, Some(port));
+}
+
+#[test]
+fn ipv6_connect() {
+    let Some(h) = harness() else { return };
+    let l = std::net::TcpListener::bind("[::1]:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let t = h.trigger(&["tcp-connect", &format!("[::1]:{port}")]);
+    let c = h.expect("IPv6 connect", |e| e.kind == Kind::NetConnect && by(e, t.pid));
+    let n = net(&c).unwrap();
+    assert_eq!((n.family.as_str(), n.remote_address.as_deref()), ("inet6", Some("::1")));
+    assert_eq!(n.remote_port, Some(port));
+}
+
+#[test]
+fn unix_socket_connect_has_path() {
+    let Some(h) = harness() else { return };
+    let path = format!("/tmp/saker-test-{}.sock", std::process::id());
+    let t = h.trigger(&["unix-connect", &path]);
+    let c = h.expect("unix connect", |e| e.kind == Kind::NetConnect && by(e, t.pid));
+    let n = net(&c).unwrap();
+    assert_eq!(n.family, "unix");
+    assert_eq!(n.unix_path.as_deref(), Some(&*path));
+}
+
+/// A resolver on 127.0.0.153:53 answering every A query with 10.9.8.7.
+fn resolver() -> &'static str {
+    use std::sync::OnceLock;
+    static ADDR: OnceLock<&'static str> = OnceLock::new();
+    ADDR.get_or_init(|| {
+        let addr = "127.0.0.153:53";
+        let udp = std::net::UdpSocket::bind(addr).expect("bind UDP 127.0.0.153:53");
+        let tcp = std::net::TcpListener::bind(addr).expect("bind TCP 127.0.0.153:53");
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 512];
+            while let Ok((n, peer)) = udp.recv_from(&mut buf) {
+                if let Some(answer) = answer(&buf[..n]) {
+                    let _ = udp.send_to(&answer, peer);
+                }
+            }
+        });
+        std::thread::spawn(move || {
+            for mut s in tcp.incoming().flatten() {
+                let mut len = [0u8; 2];
+                if s.read_exact(&mut len).is_err() {
+                    continue;
+                }
+                let mut q = vec![0u8; u16::from_be_bytes(len) as usize];
+                if s.read_exact(&mut q).is_err() {
+                    continue;
+                }
+                if let Some(a) = answer(&q) {
+                    let mut framed = (a.len() as u16).to_be_bytes().to_vec();
+                    framed.extend_from_slice(&a);
+                    let _ = s.write_all(&framed);
+                }
+            }
+        });
+        addr
+    })
+}
+
+fn answer(query: &[u8]) -> Option<Vec<u8>> {
+    use hickory_proto::op::{Message, MessageType};
+    use hickory_proto::rr::rdata::A;
+    use hickory_proto::rr::{RData, Record};
+    let q = Message::from_vec(query).ok()?;
+    let mut m = Message::new();
+    m.set_id(q.id()).set_message_type(MessageType::Response);
+    for question in q.queries() {
+        m.add_query(question.clone());
+        m.add_answer(Record::from_rdata(question.name().clone(), 300, RData::A(A::new(10, 9, 8, 7))));
+    }
+    m.to_vec().ok()
+}
+
+fn dns_roundtrip(transport: &str, name: &str) {
+    let Some(h) = harness() else { return };
+    let server = resolver();
+    let mut args = vec!["dns", server, name];
+    if transport == "tcp" {
+        args.push("tcp");
+    }
+    let t = h.trigger(&args);
+    assert!(t.stdout.contains("answer_bytes="), "{}", t.stdout);
+    let asks = |e: &Event| match &e.payload {
+        Payload::Dns(d) => d.questions.iter().any(|q| q.name == name && q.qtype == "A"),
+        _ => false,
+    };
+    let q = h.expect("dns.query from the trigger", |e| e.kind == Kind::DnsQuery && by(e, t.pid) && asks(e));
+    let Payload::Dns(d) = &q.payload else { unreachable!() };
+    assert_eq!(d.transport, transport);
+    assert_eq!((d.server_address.as_str(), d.server_port), ("127.0.0.153", 53));
+    let a = h.expect("dns.answer to the trigger", |e| e.kind == Kind::DnsAnswer && by(e, t.pid) && asks(e));
+    let Payload::Dns(d) = &a.payload else { unreachable!() };
+    assert_eq!(d.answers[0].data, "10.9.8.7");
+    assert_eq!(d.answers[0].name, name);
+    assert_eq!(d.response_code.as_deref(), Some("NoError"));
+}
+
+#[test]
+fn dns_over_udp() {
+    dns_roundtrip("udp", "c2.saker-test.example");
+}
+
+#[test]
+fn dns_over_tcp() {
+    dns_roundtrip("tcp", "tcp.saker-test.example");
+}
