@@ -179,15 +179,22 @@ int net_enter_accept4(struct trace_event_raw_sys_enter *ctx)
 	return 0;
 }
 
+#define EAGAIN_ 11 /* EAGAIN; vmlinux.h carries no errno values */
+
 static __always_inline int accept_exit(struct trace_event_raw_sys_exit *ctx)
 {
 	struct saker_stash s;
 	if (!stash_take(SAKER_KIND_NET_ACCEPT, &s))
 		return 0;
+	long ret = ctx->ret;
+	/* A non-blocking server drains its accept queue until EAGAIN, every
+	 * time: that failure says nothing and would flood the ring. Other
+	 * failures are still reported. */
+	if (ret == -EAGAIN_)
+		return 0;
 	struct ev e;
 	if (!ev_start(&e, SAKER_KIND_NET_ACCEPT, sizeof(struct saker_net)))
 		return 0;
-	long ret = ctx->ret;
 	ev_header(&e)->result = ret;
 	struct saker_net *n = ev_body(&e, struct saker_net);
 

@@ -52,8 +52,15 @@ impl LossTracker {
         LossTracker { kernel: BTreeMap::new(), user: BTreeMap::new(), since: Instant::now() }
     }
 
-    /// The loss since the last call, or `None` when nothing was lost.
-    pub(crate) fn delta(&mut self, kernel: &[KernelLossCount], user: &UserCounters) -> Option<LossInfo> {
+    /// The loss since the last report. `None` when nothing was lost, unless
+    /// `report_zero` (the periodic all-clear, so a consumer can tell "no
+    /// loss" from "no agent").
+    pub(crate) fn delta(
+        &mut self,
+        kernel: &[KernelLossCount],
+        user: &UserCounters,
+        report_zero: bool,
+    ) -> Option<LossInfo> {
         let mut info = LossInfo::default();
         for c in kernel {
             let prev = self.kernel.insert((c.cpu, c.kind), c.count).unwrap_or(0);
@@ -68,10 +75,10 @@ impl LossTracker {
             }
         }
         info.total = info.kernel.iter().map(|k| k.count).sum::<u64>() + info.user.iter().map(|u| u.count).sum::<u64>();
-        let elapsed = std::mem::replace(&mut self.since, Instant::now()).elapsed();
-        if info.total == 0 {
+        if info.total == 0 && !report_zero {
             return None;
         }
+        let elapsed = std::mem::replace(&mut self.since, Instant::now()).elapsed();
         info.interval_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX).max(1);
         Some(info)
     }
@@ -86,14 +93,15 @@ mod tests {
         let mut t = LossTracker::new();
         let k = |count| vec![KernelLossCount { cpu: 1, kind: abi::FILE_WRITE, count }];
         let mut user = UserCounters::new();
-        assert!(t.delta(&k(0), &user).is_none());
-        let d = t.delta(&k(5), &user).unwrap();
+        assert!(t.delta(&k(0), &user, false).is_none());
+        assert_eq!(t.delta(&k(0), &user, true).map(|d| d.total), Some(0), "periodic all-clear");
+        let d = t.delta(&k(5), &user, false).unwrap();
         assert_eq!(d.kernel[0].count, 5);
         assert_eq!(d.kernel[0].kind, "file.write");
         assert_eq!(d.total, 5);
-        assert!(t.delta(&k(5), &user).is_none());
+        assert!(t.delta(&k(5), &user, false).is_none());
         user.insert(("sensor", "undecodable record"), 2);
-        let d = t.delta(&k(7), &user).unwrap();
+        let d = t.delta(&k(7), &user, false).unwrap();
         assert_eq!(d.total, 4);
         assert_eq!(d.user[0].count, 2);
     }

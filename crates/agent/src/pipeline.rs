@@ -19,9 +19,12 @@ pub struct AgentConfig {
     pub sensor: SensorConfig,
     pub enrich: EnrichConfig,
     pub kinds: KindFilter,
-    /// How often loss counters are checked (an `agent.loss` event is emitted
-    /// only when something was lost).
+    /// How often loss counters are checked; an `agent.loss` event follows
+    /// any check that found loss.
     pub loss_interval: Duration,
+    /// An `agent.loss` event is emitted at least this often, even with
+    /// nothing lost (the all-clear).
+    pub loss_report_every: Duration,
 }
 
 impl Default for AgentConfig {
@@ -31,6 +34,7 @@ impl Default for AgentConfig {
             enrich: EnrichConfig::default(),
             kinds: KindFilter::all(),
             loss_interval: Duration::from_secs(5),
+            loss_report_every: Duration::from_secs(60),
         }
     }
 }
@@ -110,9 +114,10 @@ pub fn start(
     };
 
     let kinds = cfg.kinds.clone();
+    let report_every = cfg.loss_report_every;
     let pipeline = std::thread::Builder::new()
         .name("saker-pipeline".into())
-        .spawn(move || pipeline_thread(&mut enricher, &kinds, &mut sinks, &rx))
+        .spawn(move || pipeline_thread(&mut enricher, &kinds, report_every, &mut sinks, &rx))
         .map_err(|source| AgentError::Thread { name: "saker-pipeline", source })?;
 
     Ok(RunningAgent { stop, sensor: Some(sensor), pipeline: Some(pipeline), attached })
@@ -161,10 +166,12 @@ fn sensor_thread(
 fn pipeline_thread(
     enricher: &mut Enricher,
     kinds: &KindFilter,
+    report_every: Duration,
     sinks: &mut [Box<dyn Sink>],
     rx: &Receiver<SensorMsg>,
 ) -> Result<(), AgentError> {
     let mut tracker = LossTracker::new();
+    let mut last_report = std::time::Instant::now();
     for msg in rx.iter() {
         match msg {
             SensorMsg::Batch(records) => {
@@ -181,8 +188,12 @@ fn pipeline_thread(
                 let mut user = UserCounters::new();
                 user.insert(("sensor", "undecodable record"), undecodable);
                 user.insert(("enrich", "malformed DNS message"), stats.dns_parse_errors);
-                if let Some(info) = tracker.delta(&kernel, &user) {
-                    tracing::warn!(total = info.total, "events lost");
+                let report_zero = last_report.elapsed() >= report_every;
+                if let Some(info) = tracker.delta(&kernel, &user, report_zero) {
+                    last_report = std::time::Instant::now();
+                    if info.total > 0 {
+                        tracing::warn!(total = info.total, "events lost");
+                    }
                     let ev = Event {
                         kind: Kind::AgentLoss,
                         time: enricher.clock().to_utc(saker_enrich::process::BootClock::boot_ns_now()),

@@ -3,7 +3,7 @@
 
 use crate::payload::{convert, split_argv, text};
 use crate::process::{BootClock, ExeHasher, ExecUpdate, ProcessError, ProcessTable};
-use saker_abi::raw::{self, kind};
+use saker_abi::raw::kind;
 use saker_abi::{Body, Record, c_str};
 use saker_model::{Creds, Event, Payload, TaskContext};
 use std::path::PathBuf;
@@ -107,7 +107,9 @@ impl Enricher {
             Some((p, l)) => (Some(p), l),
             None => (None, Vec::new()),
         };
-        let task = (h.flags & raw::HDR_NO_TASK == 0).then_some(TaskContext {
+        // DNS records are built in packet context: their task fields are
+        // those of the socket's creator, and cgroupId the packet's.
+        let task = Some(TaskContext {
             tid: h.tid,
             ppid: h.ppid,
             cgroup_id: h.cgroup_id,

@@ -32,7 +32,8 @@ pub struct Event {
     pub lineage: Vec<Process>,
     /// The container the process runs in; null for host processes.
     pub container: Option<Container>,
-    /// Kernel identity of the acting task's context.
+    /// Kernel identity of the acting task's context (for DNS: of the
+    /// socket's creator, with the packet's cgroup id).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task: Option<TaskContext>,
     /// The kind-specific part, one key named after the payload (`exec`, `file`, ...).

@@ -13,8 +13,8 @@ mod preflight;
 
 pub use config::{PathInterest, SensorConfig, default_path_interest};
 pub use error::SensorError;
-pub use loader::{KernelLossCount, Sensor};
+pub use loader::{KernelLossCount, Sensor, check_object};
 pub use preflight::preflight;
 
 /// The compiled BPF object (built from bpf/saker.bpf.c by build.rs).
-pub(crate) const BPF_OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/saker.bpf.o"));
+pub const BPF_OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/saker.bpf.o"));

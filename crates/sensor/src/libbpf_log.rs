@@ -1,15 +1,18 @@
-//! Captures libbpf's log (which carries the verifier log) while the object
+//! Captures libbpf's log (which carries the verifier log) while an object
 //! loads, so a refused program's error says why.
 
 use libbpf_rs::PrintLevel;
 use std::sync::Mutex;
 
-/// Log lines kept from the last load; bounded so a huge verifier log does
-/// not become a huge allocation.
+/// Log lines kept from the current load; bounded so a huge verifier log
+/// does not become a huge allocation.
 static CAPTURED: Mutex<String> = Mutex::new(String::new());
+/// libbpf's print callback is process-global: one capturing load at a time.
+static LOADING: Mutex<()> = Mutex::new(());
 const MAX_LOG: usize = 64 * 1024;
+const TAIL_LINES: usize = 80;
 
-fn capture(level: PrintLevel, line: String) {
+fn capture_line(level: PrintLevel, line: String) {
     if let Ok(mut log) = CAPTURED.lock()
         && log.len() < MAX_LOG
     {
@@ -21,21 +24,18 @@ fn capture(level: PrintLevel, line: String) {
     }
 }
 
-/// Start capturing (clears what an earlier load left).
-pub(crate) fn start() {
+/// Run `load` with libbpf's warnings captured; returns its result and the
+/// tail of the log (the verifier's verdict is at the end).
+pub(crate) fn capture<T>(load: impl FnOnce() -> T) -> (T, String) {
+    let _guard = LOADING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     if let Ok(mut log) = CAPTURED.lock() {
         log.clear();
     }
-    libbpf_rs::set_print(Some((PrintLevel::Warn, capture)));
-}
-
-/// Stop capturing and return the log; keeps the tail, where the verifier's
-/// verdict is.
-pub(crate) fn finish() -> String {
-    libbpf_rs::set_print(Some((PrintLevel::Warn, capture)));
+    libbpf_rs::set_print(Some((PrintLevel::Warn, capture_line)));
+    let result = load();
+    libbpf_rs::set_print(None);
     let log = CAPTURED.lock().map(|mut l| std::mem::take(&mut *l)).unwrap_or_default();
-    // Keep the lines around the failure; the full load log can be huge.
     let lines: Vec<&str> = log.lines().collect();
-    let from = lines.len().saturating_sub(80);
-    lines[from..].join("\n")
+    let from = lines.len().saturating_sub(TAIL_LINES);
+    (result, lines[from..].join("\n"))
 }

@@ -98,9 +98,7 @@ impl Sensor {
             )));
         }
 
-        libbpf_log::start();
-        let object = Self::open_and_load(cfg);
-        let log = libbpf_log::finish();
+        let (object, log) = libbpf_log::capture(|| Self::open_and_load(cfg));
         let object = object.map_err(|source| SensorError::Load { source, log })?;
 
         write_config(&object, cfg)?;
@@ -211,6 +209,9 @@ impl Sensor {
             }
             self.record_attach(name, result);
         }
+        for (program, error) in &self.failed {
+            tracing::warn!(%program, %error, "BPF program not attached; its events are missing");
+        }
         if self.attached.is_empty() {
             let (program, why) = self.failed.first().cloned().unwrap_or_default();
             tracing::error!(%why, "no BPF program could be attached");
@@ -226,7 +227,7 @@ impl Sensor {
                 self.attached.push(name);
             }
             Err(e) => {
-                tracing::warn!(program = %name, error = %e, "BPF program not attached; its events are missing");
+                // Warned about after fallbacks had their chance (see attach).
                 self.failed.push((name, e.to_string()));
             }
         }
@@ -286,6 +287,15 @@ impl Sensor {
         c.kind_mask = kind_mask;
         write_config(&self.object, &c)
     }
+}
+
+/// Push every program of a BPF object through the verifier, then unload
+/// it: a load failure carries the verifier log. Returns the program count.
+pub fn check_object(bytes: &[u8]) -> Result<usize, SensorError> {
+    crate::preflight()?;
+    let (object, log) = libbpf_log::capture(|| ObjectBuilder::default().open_memory(bytes)?.load());
+    let object = object.map_err(|source| SensorError::Load { source, log })?;
+    Ok(object.progs().count())
 }
 
 fn find_map<'o>(object: &'o Object, name: &'static str) -> Result<libbpf_rs::Map<'o>, SensorError> {

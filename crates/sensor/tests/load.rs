@@ -17,27 +17,42 @@ fn root() -> bool {
 }
 
 #[test]
-fn loads_attaches_everything_and_reports_an_exec() {
+fn loads_attaches_everything_reports_children_and_never_itself() {
     if !root() {
         return;
     }
     let mut sensor = Sensor::load(&SensorConfig::default()).expect("sensor loads");
     assert!(sensor.not_attached().is_empty(), "programs not attached: {:?}", sensor.not_attached());
-    let child = std::process::Command::new("/bin/true").spawn().unwrap();
+    // The test process is the "agent" (SensorConfig::default() filters its
+    // own pid): its write under /etc/ must not be reported; the child's must.
+    let me = std::process::id();
+    let mine = format!("/etc/saker-selftest-{me}");
+    let childs = format!("/etc/saker-selftest-{me}-child");
+    std::fs::write(&mine, b"self").unwrap();
+    let mut child =
+        std::process::Command::new("/bin/sh").args(["-c", &format!("echo child > {childs}")]).spawn().unwrap();
     let pid = child.id();
-    let mut child = child;
     child.wait().unwrap();
+    let _ = std::fs::remove_file(&mine);
+    let _ = std::fs::remove_file(&childs);
+
     let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    let (mut saw_exec, mut saw_write) = (false, false);
+    while !(saw_exec && saw_write) {
         let (records, errors) = sensor.poll().unwrap();
         assert_eq!(errors, 0, "undecodable records");
-        if records
-            .iter()
-            .any(|r| r.header.pid == pid && matches!(&r.body, Body::Exec { exe, .. } if exe == b"/usr/bin/true"))
-        {
-            break;
+        for r in &records {
+            assert_ne!(r.header.pid, me, "the sensor reported its own process: {r:?}");
+            if r.header.pid != pid {
+                continue;
+            }
+            match &r.body {
+                Body::Exec { exe, .. } if exe.ends_with(b"/dash") || exe.ends_with(b"/sh") => saw_exec = true,
+                Body::File { path, .. } if *path == childs.as_bytes() => saw_write = true,
+                _ => {}
+            }
         }
-        assert!(Instant::now() < deadline, "no exec record for /bin/true");
+        assert!(Instant::now() < deadline, "exec seen: {saw_exec}, child's /etc write seen: {saw_write}");
     }
     for area in ["process_", "file_", "net_", "dns_", "kernel_"] {
         assert!(sensor.attached().iter().any(|p| p.starts_with(area)), "no {area}* program attached");
@@ -53,4 +68,33 @@ fn bad_ring_size_is_a_clear_error() {
     };
     // Without root the preflight error comes first; both are clear messages.
     assert!(err.contains("power of two") || err.contains("needs root"), "{err}");
+}
+
+#[test]
+fn verifier_rejection_carries_the_verifier_log() {
+    if !root() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let obj = dir.path().join("rejected.bpf.o");
+    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/rejected.bpf.c");
+    let status = std::process::Command::new("clang")
+        .args(["-O2", "-g", "-target", "bpf", "-c", src, "-o"])
+        .arg(&obj)
+        .status()
+        .expect("clang (installed by scripts/install-deps.sh)");
+    assert!(status.success());
+    let err = saker_sensor::check_object(&std::fs::read(&obj).unwrap()).expect_err("the verifier must refuse it");
+    let msg = err.to_string();
+    assert!(msg.contains("verifier log"), "{msg}");
+    assert!(msg.contains("saker_rejected"), "names the program: {msg}");
+    assert!(msg.contains("invalid mem access") || msg.contains("R1"), "carries the verifier's words: {msg}");
+}
+
+#[test]
+fn the_real_object_passes_the_verifier() {
+    if !root() {
+        return;
+    }
+    assert!(saker_sensor::check_object(saker_sensor::BPF_OBJECT).unwrap() > 50);
 }

@@ -25,6 +25,7 @@ fn main() {
         Some("proc-mem") => proc_mem(),
         Some("mount-fail") => mount_fail(),
         Some("memfd-exec") => memfd_exec(),
+        Some("deleted-exec") => deleted_exec(),
         Some("userfaultfd") => userfaultfd(),
         Some("module-load") => module_load(),
         Some("bpf-load") => bpf_load(),
@@ -211,6 +212,39 @@ fn memfd_exec() {
         // SAFETY: valid, NULL-terminated argv/envp.
         unsafe {
             libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr());
+            libc::_exit(127);
+        }
+    }
+    // SAFETY: reaping our child.
+    unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+    println!("child={pid}");
+}
+
+/// Exec a binary whose last link is gone: copy /bin/true, keep it open,
+/// unlink it, exec it through the fd.
+fn deleted_exec() {
+    use std::os::fd::AsRawFd;
+    let path = format!("/tmp/saker-deleted-{}", std::process::id());
+    std::fs::copy("/bin/true", &path).unwrap();
+    let f = std::fs::File::open(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let empty = CString::new("").unwrap();
+    let arg0 = CString::new("deleted-true").unwrap();
+    let argv = [arg0.as_ptr(), std::ptr::null()];
+    let envp: [*const libc::c_char; 1] = [std::ptr::null()];
+    // SAFETY: fork in a single-threaded program; the child execs or exits.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        // SAFETY: valid fd, empty path with AT_EMPTY_PATH, NULL-terminated vectors.
+        unsafe {
+            libc::syscall(
+                libc::SYS_execveat,
+                f.as_raw_fd(),
+                empty.as_ptr(),
+                argv.as_ptr(),
+                envp.as_ptr(),
+                libc::AT_EMPTY_PATH,
+            );
             libc::_exit(127);
         }
     }
