@@ -2,10 +2,11 @@
 //! and attaches process, lineage and task context to every event.
 
 use crate::payload::{convert, split_argv, text};
-use crate::process::{BootClock, ExeHasher, ExecUpdate, ProcessError, ProcessTable};
+use crate::process::{BootClock, ExeHasher, ExeHint, ExecUpdate, ProcessError, ProcessTable};
 use saker_abi::raw::kind;
 use saker_abi::{Body, Record, c_str};
 use saker_model::{Creds, Event, Payload, TaskContext};
+use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
 /// How the enrich stage is built.
@@ -44,6 +45,9 @@ pub struct Enricher {
     hasher: Option<ExeHasher>,
     clock: BootClock,
     dns_parse_errors: u64,
+    /// The agent's mount namespace (inode): paths from events in it name
+    /// files the agent can open too.
+    own_mnt_ns: u32,
 }
 
 impl Enricher {
@@ -54,7 +58,8 @@ impl Enricher {
         let seeded = procs.seed_from_proc(&cfg.proc_root)?;
         tracing::info!(processes = seeded, "process table seeded from /proc");
         let hasher = if cfg.hash_executables { Some(ExeHasher::spawn()) } else { None };
-        Ok(Enricher { procs, hasher, clock: BootClock::now(), dns_parse_errors: 0 })
+        let own_mnt_ns = std::fs::metadata(cfg.proc_root.join("self/ns/mnt")).map_or(0, |m| m.ino() as u32);
+        Ok(Enricher { procs, hasher, clock: BootClock::now(), dns_parse_errors: 0, own_mnt_ns })
     }
 
     pub fn stats(&self) -> EnrichStats {
@@ -73,11 +78,6 @@ impl Enricher {
     /// Turn one record into an event; `None` when the record carries nothing
     /// reportable (counted in [`EnrichStats`]).
     pub fn enrich(&mut self, rec: &Record) -> Option<Event> {
-        if let Some(h) = &mut self.hasher {
-            for done in h.poll_results() {
-                self.procs.set_hash(done.pid, done.start_ns, done.sha256);
-            }
-        }
         let h = &rec.header;
         let (kind, mut payload) = match convert(h.kind, &rec.body) {
             Ok(converted) => converted,
@@ -90,6 +90,13 @@ impl Enricher {
         let creds = Creds { uid: h.uid, euid: h.euid, gid: h.gid, egid: h.egid };
         let comm = c_str(&h.comm);
         self.update_table(rec, &comm, creds);
+        // After update_table: an exec of an already-hashed binary is a cache
+        // hit that lands here, so the exec event itself carries the hash.
+        if let Some(h) = &mut self.hasher {
+            for done in h.poll_results() {
+                self.procs.set_hash(done.pid, done.start_ns, done.sha256);
+            }
+        }
 
         match &mut payload {
             Payload::Fork(f) => {
@@ -136,7 +143,7 @@ impl Enricher {
                 self.procs.observe(h.pid, h.proc_start_ns, h.ppid, h.ns_pid, comm, creds);
                 self.procs.on_fork(h.pid, h.proc_start_ns, f.child_pid, f.child_start_ns, f.child_ns_pid);
             }
-            Body::Exec { exe, argv, cwd, .. } if h.result == 0 && !exe.is_empty() => {
+            Body::Exec { raw, exe, argv, cwd, .. } if h.result == 0 && !exe.is_empty() => {
                 self.procs.on_exec(
                     h.pid,
                     h.proc_start_ns,
@@ -151,7 +158,13 @@ impl Enricher {
                     },
                 );
                 if let Some(hasher) = &mut self.hasher {
-                    hasher.request(h.pid, h.proc_start_ns);
+                    // The event's path names the file only in our own mount namespace.
+                    let hint = (h.mnt_ns == self.own_mnt_ns).then(|| ExeHint {
+                        path: PathBuf::from(text(exe)),
+                        inode: raw.exe_ino,
+                        kernel_dev: raw.exe_dev,
+                    });
+                    hasher.request(h.pid, h.proc_start_ns, hint.as_ref());
                 }
             }
             _ => self.procs.observe(h.pid, h.proc_start_ns, h.ppid, h.ns_pid, comm, creds),

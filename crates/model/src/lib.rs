@@ -41,6 +41,37 @@ pub struct Event {
     pub payload: Payload,
 }
 
+impl Event {
+    /// The exec payload, for `process.exec` events.
+    pub fn exec(&self) -> Option<&ExecInfo> {
+        match &self.payload {
+            Payload::Exec(x) => Some(x),
+            _ => None,
+        }
+    }
+
+    /// The file payload, for `file.*` events.
+    pub fn file(&self) -> Option<&FileInfo> {
+        match &self.payload {
+            Payload::File(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// The network payload, for `net.*` events.
+    pub fn net(&self) -> Option<&NetInfo> {
+        match &self.payload {
+            Payload::Net(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// The pid of the acting process, when known.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().map(|p| p.pid)
+    }
+}
+
 /// A process as Saker knows it: one entry of the process table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]

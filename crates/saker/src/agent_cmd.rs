@@ -61,14 +61,16 @@ fn config(tuning: &Tuning, kinds: KindFilter) -> Result<AgentConfig> {
     Ok(cfg)
 }
 
-/// Run until SIGINT/SIGTERM; on either, detach and flush.
-fn run(cfg: AgentConfig, sink: Box<dyn Sink>) -> Result<()> {
+/// Run until SIGINT/SIGTERM; on either, detach and flush. `on_started`
+/// runs once the programs are attached.
+fn run(cfg: AgentConfig, sink: Box<dyn Sink>, on_started: impl FnOnce(&saker_agent::RunningAgent)) -> Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&stop)).context("installing signal handlers")?;
     }
     let agent = saker_agent::start(cfg, vec![sink], Arc::clone(&stop)).context("starting the agent")?;
     tracing::info!(programs = agent.attached().len(), "agent running; Ctrl-C to stop");
+    on_started(&agent);
     while !stop.load(std::sync::atomic::Ordering::SeqCst) {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
@@ -89,7 +91,7 @@ pub fn run_agent(args: AgentArgs) -> Result<()> {
             .with_context(|| format!("opening --events-out {}", path.display()))?;
         Box::new(NdjsonSink::new(path.display().to_string(), file))
     };
-    run(cfg, sink)
+    run(cfg, sink, |_| {})
 }
 
 pub fn run_up(args: UpArgs) -> Result<()> {
@@ -102,9 +104,11 @@ pub fn run_up(args: UpArgs) -> Result<()> {
         .open(&path)
         .with_context(|| format!("opening {}", path.display()))?;
     let cfg = config(&args.tuning, KindFilter::all())?;
-    println!("Saker is running.");
-    println!("  agent:   watching this host (every kind)");
-    println!("  events:  {} (follow with: tail -f {})", path.display(), path.display());
-    println!("  console: not built yet — the server and console are the next milestone");
-    run(cfg, Box::new(NdjsonSink::new(path.display().to_string(), file)))
+    let shown = path.display().to_string();
+    run(cfg, Box::new(NdjsonSink::new(shown.clone(), file)), |agent| {
+        println!("Saker is running. Ctrl-C stops it.");
+        println!("  agent:   watching this host ({} BPF programs attached)", agent.attached().len());
+        println!("  events:  {shown} (follow with: tail -f {shown})");
+        println!("  console: not built yet — the server and console are the next milestone");
+    })
 }

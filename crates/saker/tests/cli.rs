@@ -15,12 +15,7 @@ fn is_root() -> bool {
 }
 
 fn skip_unless_root() -> bool {
-    if is_root() {
-        return false;
-    }
-    assert!(std::env::var("SAKER_REQUIRE_PRIVILEGED").as_deref() != Ok("1"), "privileged test not run as root");
-    eprintln!("SKIPPED (LOUDLY): needs root");
-    true
+    !saker_testkit::privileged()
 }
 
 #[test]

@@ -48,18 +48,24 @@ pub struct Trigger {
 
 static HARNESS: OnceLock<Result<Harness, String>> = OnceLock::new();
 
-fn privileged_required() -> bool {
-    std::env::var("SAKER_REQUIRE_PRIVILEGED").is_ok_and(|v| v == "1")
+/// Whether a privileged test may run: true as root. Otherwise it must skip,
+/// loudly — unless `SAKER_REQUIRE_PRIVILEGED=1` (CI), where a skip is a
+/// failure and this panics.
+pub fn privileged() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    let required = std::env::var("SAKER_REQUIRE_PRIVILEGED").is_ok_and(|v| v == "1");
+    assert!(!required, "SAKER_REQUIRE_PRIVILEGED=1 but the tests are not running as root");
+    eprintln!("SKIPPED (LOUDLY): privileged sensor test needs root; run the suite with sudo");
+    false
 }
 
 /// The shared harness, started on first use. `None` means the test must
-/// skip: not root, and `SAKER_REQUIRE_PRIVILEGED` is not `1` (then a skip is
-/// a failure).
+/// skip (see [`privileged`]).
 pub fn harness() -> Option<&'static Harness> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        assert!(!privileged_required(), "SAKER_REQUIRE_PRIVILEGED=1 but the tests are not running as root");
-        eprintln!("SKIPPED (LOUDLY): privileged sensor test needs root; run the suite with sudo");
+    if !privileged() {
         return None;
     }
     match HARNESS.get_or_init(|| start(AgentConfig::default())) {
@@ -133,6 +139,12 @@ impl Harness {
         }
     }
 
+    /// The first event so far matching `pred`, without waiting.
+    pub fn find(&self, pred: impl Fn(&Event) -> bool) -> Option<Event> {
+        let (lock, _) = &*self.events;
+        lock.lock().expect("event lock").iter().find(|e| pred(e)).cloned()
+    }
+
     /// All events of the process `pid` so far.
     pub fn events_of(&self, pid: u32) -> Vec<Event> {
         let (lock, _) = &*self.events;
@@ -156,5 +168,5 @@ pub fn trigger_path() -> std::path::PathBuf {
 
 /// True when the event's process is `pid`.
 pub fn by(ev: &Event, pid: u32) -> bool {
-    ev.process.as_ref().is_some_and(|p| p.pid == pid)
+    ev.pid() == Some(pid)
 }

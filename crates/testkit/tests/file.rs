@@ -2,15 +2,8 @@
 //! failed open; /proc/<pid>/mem opens as mem.write.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use saker_model::{Event, FileInfo, Kind, Payload};
+use saker_model::{Event, Kind, Payload};
 use saker_testkit::{WATCHED_DIR, by, harness};
-
-fn file(e: &Event) -> Option<&FileInfo> {
-    match &e.payload {
-        Payload::File(f) => Some(f),
-        _ => None,
-    }
-}
 
 #[test]
 fn file_operations_under_a_watched_prefix() {
@@ -19,26 +12,26 @@ fn file_operations_under_a_watched_prefix() {
     let t = h.trigger(&["files", &dir]);
     assert!(t.stdout.contains("failed_open=true"));
     let mine = |kind: Kind, path: String| {
-        move |e: &Event| e.kind == kind && by(e, t.pid) && file(e).is_some_and(|f| f.path == path)
+        move |e: &Event| e.kind == kind && by(e, t.pid) && e.file().is_some_and(|f| f.path == path)
     };
     let w = h.expect("write-open of a.conf", mine(Kind::FileWrite, format!("{dir}/a.conf")));
     assert_eq!(w.result.map(|r| r >= 0), Some(true));
-    let f = file(&w).unwrap();
+    let f = w.file().unwrap();
     assert_ne!(f.flags & libc::O_CREAT as u32, 0);
     assert!(f.inode.is_some());
 
     let r = h.expect("rename a → b", mine(Kind::FileRename, format!("{dir}/a.conf")));
-    assert_eq!(file(&r).unwrap().new_path.as_deref(), Some(&*format!("{dir}/b.conf")));
+    assert_eq!(r.file().unwrap().new_path.as_deref(), Some(&*format!("{dir}/b.conf")));
     assert_eq!(r.result, Some(0));
 
     let l = h.expect("hard link", mine(Kind::FileLink, format!("{dir}/b.conf")));
-    assert_eq!(file(&l).unwrap().new_path.as_deref(), Some(&*format!("{dir}/hard.conf")));
+    assert_eq!(l.file().unwrap().new_path.as_deref(), Some(&*format!("{dir}/hard.conf")));
 
     let s = h.expect("symlink", mine(Kind::FileSymlink, format!("{dir}/soft.conf")));
-    assert_eq!(file(&s).unwrap().target.as_deref(), Some("/etc/shadow"));
+    assert_eq!(s.file().unwrap().target.as_deref(), Some("/etc/shadow"));
 
     let c = h.expect("chmod to setuid", mine(Kind::FileChmod, format!("{dir}/b.conf")));
-    assert_eq!(file(&c).unwrap().mode & 0o7777, 0o4755);
+    assert_eq!(c.file().unwrap().mode & 0o7777, 0o4755);
 
     h.expect("unlink", mine(Kind::FileUnlink, format!("{dir}/hard.conf")));
 
@@ -58,7 +51,7 @@ fn unwatched_paths_are_not_reported() {
     let t2 = h.trigger(&["files", &format!("{WATCHED_DIR}sentinel-{}", std::process::id())]);
     h.expect("sentinel write", |e| e.kind == Kind::FileWrite && by(e, t2.pid));
     assert!(
-        h.events_of(t.pid).iter().all(|e| file(e).is_none()),
+        h.events_of(t.pid).iter().all(|e| e.file().is_none()),
         "file events for an unwatched directory: {:?}",
         h.events_of(t.pid)
     );

@@ -8,10 +8,7 @@ use std::time::Duration;
 
 #[test]
 fn ring_buffer_overflow_is_reported() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        assert!(std::env::var("SAKER_REQUIRE_PRIVILEGED").as_deref() != Ok("1"), "privileged test not run as root");
-        eprintln!("SKIPPED (LOUDLY): needs root");
+    if !saker_testkit::privileged() {
         return;
     }
     let mut cfg = AgentConfig::default();

@@ -3,16 +3,9 @@
 //! loopback address.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use saker_model::{Event, Kind, NetInfo, Payload};
+use saker_model::{Event, Kind, Payload};
 use saker_testkit::{by, harness};
 use std::io::{Read, Write};
-
-fn net(e: &Event) -> Option<&NetInfo> {
-    match &e.payload {
-        Payload::Net(n) => Some(n),
-        _ => None,
-    }
-}
 
 #[test]
 fn tcp_listen_connect_accept() {
@@ -21,21 +14,21 @@ fn tcp_listen_connect_accept() {
     let port: u16 = t.stdout.lines().find_map(|l| l.strip_prefix("port=")).unwrap().parse().unwrap();
 
     let l = h.expect("listen", |e| e.kind == Kind::NetListen && by(e, t.pid));
-    let n = net(&l).unwrap();
+    let n = l.net().unwrap();
     assert_eq!((n.family.as_str(), n.local_port), ("inet", Some(port)));
     assert_eq!(n.protocol.as_deref(), Some("tcp"));
 
     let c = h.expect("connect to the listener", |e| {
-        e.kind == Kind::NetConnect && by(e, t.pid) && net(e).is_some_and(|n| n.remote_port == Some(port))
+        e.kind == Kind::NetConnect && by(e, t.pid) && e.net().is_some_and(|n| n.remote_port == Some(port))
     });
-    let n = net(&c).unwrap();
+    let n = c.net().unwrap();
     assert_eq!(n.remote_address.as_deref(), Some("127.0.0.1"));
     assert_eq!(c.result, Some(0));
     let client_port = n.local_port.unwrap();
     assert_ne!(client_port, 0);
 
     let a = h.expect("accept", |e| e.kind == Kind::NetAccept && by(e, t.pid));
-    let n = net(&a).unwrap();
+    let n = a.net().unwrap();
     assert_eq!(n.local_port, Some(port));
     assert_eq!(n.remote_port, Some(client_port), "accept sees the client's port");
 }
@@ -48,7 +41,7 @@ fn failed_connect_is_reported() {
     let t = h.trigger(&["tcp-connect", &format!("127.0.0.1:{port}")]);
     let c = h.expect("refused connect", |e| e.kind == Kind::NetConnect && by(e, t.pid));
     assert_eq!(c.result, Some(-(libc::ECONNREFUSED as i64)));
-    assert_eq!(net(&c).unwrap().remote_port, Some(port));
+    assert_eq!(c.net().unwrap().remote_port, Some(port));
 }
 
 #[test]
@@ -58,7 +51,7 @@ fn ipv6_connect() {
     let port = l.local_addr().unwrap().port();
     let t = h.trigger(&["tcp-connect", &format!("[::1]:{port}")]);
     let c = h.expect("IPv6 connect", |e| e.kind == Kind::NetConnect && by(e, t.pid));
-    let n = net(&c).unwrap();
+    let n = c.net().unwrap();
     assert_eq!((n.family.as_str(), n.remote_address.as_deref()), ("inet6", Some("::1")));
     assert_eq!(n.remote_port, Some(port));
 }
@@ -69,7 +62,7 @@ fn unix_socket_connect_has_path() {
     let path = format!("/tmp/saker-test-{}.sock", std::process::id());
     let t = h.trigger(&["unix-connect", &path]);
     let c = h.expect("unix connect", |e| e.kind == Kind::NetConnect && by(e, t.pid));
-    let n = net(&c).unwrap();
+    let n = c.net().unwrap();
     assert_eq!(n.family, "unix");
     assert_eq!(n.unix_path.as_deref(), Some(&*path));
 }

@@ -136,3 +136,26 @@ fn setuid_binary_exec_is_flagged() {
     let ev = h.expect("exec of a setuid binary", |e| exec_of(e).is_some_and(|x| x.filename.as_deref() == Some(bin)));
     assert!(exec_of(&ev).unwrap().setuid);
 }
+
+#[test]
+fn executable_hash_reaches_exec_events() {
+    let Some(h) = harness() else { return };
+    let out = std::process::Command::new("sha256sum").arg("/usr/bin/printf").output().unwrap();
+    let expected = String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap().to_owned();
+    // Hashing is off the hot path: the first exec of a binary may go out
+    // before its hash is known; later ones carry it (a cache hit).
+    for i in 0..50 {
+        let marker = format!("hash-{i}");
+        let t = h.trigger(&["spawn", "/usr/bin/printf", &marker]);
+        let ev = h.expect("exec of printf", |e| {
+            exec_of(e).is_some_and(|x| x.argv.get(1) == Some(&marker))
+                && e.lineage.first().is_some_and(|p| p.pid == t.pid)
+        });
+        if let Some(sha) = &ev.process.as_ref().unwrap().executable_sha256 {
+            assert_eq!(sha, &expected);
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("no exec event of /usr/bin/printf ever carried its SHA-256");
+}

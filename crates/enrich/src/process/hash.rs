@@ -44,6 +44,28 @@ impl FileKey {
     }
 }
 
+/// Where an executable was, by the exec event: used when `/proc/<pid>/exe`
+/// is already gone. Only meaningful for processes that share the agent's
+/// mount namespace (the path is as the process saw it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExeHint {
+    pub path: PathBuf,
+    pub inode: u64,
+    /// The kernel's encoding of the device (`MAJOR << 20 | MINOR`).
+    pub kernel_dev: u32,
+}
+
+impl ExeHint {
+    /// Same file: same inode on the same device.
+    fn matches(&self, md: &std::fs::Metadata) -> bool {
+        let major = (self.kernel_dev >> 20) as u64;
+        let minor = (self.kernel_dev & 0xfffff) as u64;
+        // glibc's makedev encoding of st_dev.
+        let dev = ((major & 0xfff) << 8) | (minor & 0xff) | ((minor & !0xff) << 12) | ((major & !0xfff) << 32);
+        md.ino() == self.inode && md.dev() == dev
+    }
+}
+
 /// A finished hash, for the process that asked for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HashResult {
@@ -149,10 +171,21 @@ impl ExeHasher {
     /// `start_ns`) runs now. Costs one stat; the answer comes from
     /// [`poll_results`](Self::poll_results) — already on the next call if
     /// the file was hashed before.
-    pub fn request(&mut self, pid: u32, start_ns: u64) {
+    pub fn request(&mut self, pid: u32, start_ns: u64, hint: Option<&ExeHint>) {
         let path = self.cfg.proc_root.join(pid.to_string()).join("exe");
-        // stat follows the magic link even when the file was deleted.
-        let Ok(md) = std::fs::metadata(&path) else { return };
+        // stat follows the magic link even when the file was deleted. A
+        // short-lived process is often gone by now: then the path from its
+        // exec event serves, if it still names the same file.
+        let (path, md) = match std::fs::metadata(&path) {
+            Ok(md) => (path, md),
+            Err(_) => {
+                let Some(hint) = hint else { return };
+                match std::fs::metadata(&hint.path) {
+                    Ok(md) if hint.matches(&md) => (hint.path.clone(), md),
+                    _ => return,
+                }
+            }
+        };
         if !md.is_file() || md.len() > self.cfg.max_file_size {
             return;
         }
@@ -302,8 +335,8 @@ mod tests {
         fake_exe(&root, 10, &bin);
         fake_exe(&root, 11, &bin);
         let mut h = ExeHasher::with_config(HasherConfig { proc_root: root, ..HasherConfig::default() });
-        h.request(10, 1000);
-        h.request(11, 2000); // same file, in flight: waits on the first request
+        h.request(10, 1000, None);
+        h.request(11, 2000, None); // same file, in flight: waits on the first request
         let mut got = wait_results(&mut h, 2);
         got.sort_by_key(|r| r.pid);
         assert_eq!(got.len(), 2);
@@ -312,7 +345,7 @@ mod tests {
         let key = FileKey::of(&std::fs::metadata(&bin).unwrap());
         assert_eq!(h.lookup(&key), Some(ABC_SHA256));
         // A cache hit is answered without the worker, on the next poll.
-        h.request(10, 3000);
+        h.request(10, 3000, None);
         assert_eq!(h.poll_results(), vec![HashResult { pid: 10, start_ns: 3000, sha256: ABC_SHA256.into() }]);
         assert_eq!(h.dropped(), 0);
     }
@@ -321,7 +354,7 @@ mod tests {
     fn worker_hashes_own_executable() {
         let pid = std::process::id();
         let mut h = ExeHasher::spawn();
-        h.request(pid, 1);
+        h.request(pid, 1, None);
         let got = wait_results(&mut h, 1);
         let (_, want) = hash_file(Path::new("/proc/self/exe"), DEFAULT_MAX_HASH_SIZE).unwrap();
         assert_eq!(got, vec![HashResult { pid, start_ns: 1, sha256: want }]);
@@ -339,11 +372,11 @@ mod tests {
         let cfg = HasherConfig { proc_root: root, queue: 2, ..HasherConfig::default() };
         let mut h = ExeHasher::build(cfg, false);
         for pid in 1..=5 {
-            h.request(pid, 0);
+            h.request(pid, 0, None);
         }
         assert_eq!(h.dropped(), 3);
         // Missing, or too large: silently not hashed, not a drop.
-        h.request(99, 0);
+        h.request(99, 0, None);
         assert_eq!(h.dropped(), 3);
     }
 
@@ -356,8 +389,8 @@ mod tests {
         fake_exe(&root, 1, &f);
         let cfg = HasherConfig { proc_root: root, queue: 1, max_file_size: 10, ..HasherConfig::default() };
         let mut h = ExeHasher::build(cfg, false);
-        h.request(1, 0);
-        h.request(1, 0);
+        h.request(1, 0, None);
+        h.request(1, 0, None);
         assert_eq!(h.dropped(), 0);
         assert!(h.pending.is_empty());
     }

@@ -21,7 +21,7 @@ mod users;
 mod tests;
 
 pub use clock::BootClock;
-pub use hash::{DEFAULT_MAX_HASH_SIZE, ExeHasher, FileKey, HashResult, HasherConfig, hash_file};
+pub use hash::{DEFAULT_MAX_HASH_SIZE, ExeHasher, ExeHint, FileKey, HashResult, HasherConfig, hash_file};
 pub use table::{DEFAULT_CAPACITY, ExecUpdate, ProcKey, ProcessEntry, ProcessTable};
 pub use users::UserNames;
 
