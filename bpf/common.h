@@ -150,17 +150,19 @@ static __always_inline void fill_header(struct saker_header *h, __u16 kind)
 	h->ts_ns = bpf_ktime_get_boot_ns();
 	h->cgroup_id = bpf_get_current_cgroup_id();
 	h->result = 0;
-	h->proc_start_ns = BPF_CORE_READ(t, group_leader, start_boottime);
+	struct task_struct *leader = BPF_CORE_READ(t, group_leader);
+	const struct cred *cred = BPF_CORE_READ(t, cred);
+	h->proc_start_ns = BPF_CORE_READ(leader, start_boottime);
 	h->pid = id >> 32;
 	h->tid = (__u32)id;
 	h->ppid = BPF_CORE_READ(t, real_parent, tgid);
 	h->uid = (__u32)ug;
 	h->gid = ug >> 32;
-	h->euid = BPF_CORE_READ(t, cred, euid.val);
-	h->egid = BPF_CORE_READ(t, cred, egid.val);
+	h->euid = BPF_CORE_READ(cred, euid.val);
+	h->egid = BPF_CORE_READ(cred, egid.val);
 	h->mnt_ns = BPF_CORE_READ(t, nsproxy, mnt_ns, ns.inum);
 
-	struct pid *p = BPF_CORE_READ(t, group_leader, thread_pid);
+	struct pid *p = BPF_CORE_READ(leader, thread_pid);
 	unsigned int level = BPF_CORE_READ(p, level);
 	struct upid up = {};
 	bpf_core_read(&up, sizeof(up), &p->numbers[level & 31]);
@@ -514,19 +516,22 @@ struct saker_stash {
 	__u64 old_cap_permitted;
 };
 
+/* LRU, and cleared when a thread exits: a thread killed inside a syscall
+ * never reaches sys_exit, and its entry must not pin a slot forever. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 32768);
 	__type(key, __u32); /* tid */
 	__type(value, struct saker_stash);
 } saker_stash SEC(".maps");
 
-/* Save the syscall's arguments for the exit hook. */
-static __always_inline void stash_args(__u32 kind, __u64 a0, __u64 a1, __u64 a2, __u64 a3, __u64 a4, __u64 a5)
+/* Save the syscall's arguments (and optionally the caller's credentials)
+ * for the exit hook. */
+static __always_inline void stash_put(__u32 kind, __u64 a0, __u64 a1, __u64 a2, __u64 a3, __u64 a4, __u64 a5,
+				      bool with_creds)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct saker_stash s = {};
-	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
 	s.args[0] = a0;
 	s.args[1] = a1;
 	s.args[2] = a2;
@@ -534,13 +539,32 @@ static __always_inline void stash_args(__u32 kind, __u64 a0, __u64 a1, __u64 a2,
 	s.args[4] = a4;
 	s.args[5] = a5;
 	s.kind = kind;
-	s.old_uid = BPF_CORE_READ(t, cred, uid.val);
-	s.old_euid = BPF_CORE_READ(t, cred, euid.val);
-	s.old_gid = BPF_CORE_READ(t, cred, gid.val);
-	s.old_egid = BPF_CORE_READ(t, cred, egid.val);
-	s.old_cap_effective = BPF_CORE_READ(t, cred, cap_effective.val);
-	s.old_cap_permitted = BPF_CORE_READ(t, cred, cap_permitted.val);
-	bpf_map_update_elem(&saker_stash, &tid, &s, BPF_ANY);
+	if (with_creds) {
+		struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+		const struct cred *c = BPF_CORE_READ(t, cred);
+		s.old_uid = BPF_CORE_READ(c, uid.val);
+		s.old_euid = BPF_CORE_READ(c, euid.val);
+		s.old_gid = BPF_CORE_READ(c, gid.val);
+		s.old_egid = BPF_CORE_READ(c, egid.val);
+		s.old_cap_effective = BPF_CORE_READ(c, cap_effective.val);
+		s.old_cap_permitted = BPF_CORE_READ(c, cap_permitted.val);
+	}
+	if (bpf_map_update_elem(&saker_stash, &tid, &s, BPF_ANY))
+		count_loss(kind); /* the exit hook will find nothing: say so */
+}
+
+/* Save the syscall's arguments for the exit hook. */
+static __always_inline void stash_args(__u32 kind, __u64 a0, __u64 a1, __u64 a2, __u64 a3, __u64 a4, __u64 a5)
+{
+	stash_put(kind, a0, a1, a2, a3, a4, a5, false);
+}
+
+/* The same, plus the credentials before the call (exec, setuid family):
+ * the exit hook reports the transition. */
+static __always_inline void stash_args_creds(__u32 kind, __u64 a0, __u64 a1, __u64 a2, __u64 a3, __u64 a4,
+					     __u64 a5)
+{
+	stash_put(kind, a0, a1, a2, a3, a4, a5, true);
 }
 
 /* Take (look up and delete) the stash of this thread for `kind`. The copy

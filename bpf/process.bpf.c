@@ -20,7 +20,7 @@ int process_enter_execve(struct trace_event_raw_sys_enter *ctx)
 {
 	if (skip_event(SAKER_KIND_PROCESS_EXEC))
 		return 0;
-	stash_args(SAKER_KIND_PROCESS_EXEC, AT_FDCWD, ctx->args[0], ctx->args[1], ctx->args[2], 0, 0);
+	stash_args_creds(SAKER_KIND_PROCESS_EXEC, AT_FDCWD, ctx->args[0], ctx->args[1], ctx->args[2], 0, 0);
 	return 0;
 }
 
@@ -29,7 +29,7 @@ int process_enter_execveat(struct trace_event_raw_sys_enter *ctx)
 {
 	if (skip_event(SAKER_KIND_PROCESS_EXEC))
 		return 0;
-	stash_args(SAKER_KIND_PROCESS_EXEC, ctx->args[0], ctx->args[1], ctx->args[2], ctx->args[3], ctx->args[4], 0);
+	stash_args_creds(SAKER_KIND_PROCESS_EXEC, ctx->args[0], ctx->args[1], ctx->args[2], ctx->args[3], ctx->args[4], 0);
 	return 0;
 }
 
@@ -234,6 +234,10 @@ int BPF_PROG(process_fork, struct task_struct *parent, struct task_struct *child
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(process_exit, struct task_struct *p, bool group_dead)
 {
+	/* Any exiting thread: drop an argument stash it may have left behind
+	 * (killed inside a syscall, it never reached sys_exit). */
+	__u32 tid = BPF_CORE_READ(p, pid);
+	bpf_map_delete_elem(&saker_stash, &tid);
 	if (!group_dead || skip_event(SAKER_KIND_PROCESS_EXIT))
 		return 0;
 	struct ev e;
@@ -286,7 +290,7 @@ static __always_inline int cred_exit(struct trace_event_raw_sys_exit *ctx, __u32
 	{                                                                                           \
 		if (skip_event(SAKER_KIND_PROCESS_CRED))                                            \
 			return 0;                                                                   \
-		stash_args(SAKER_KIND_PROCESS_CRED, CRED_ARG(ctx, nargs, 0), CRED_ARG(ctx, nargs, 1), \
+		stash_args_creds(SAKER_KIND_PROCESS_CRED, CRED_ARG(ctx, nargs, 0), CRED_ARG(ctx, nargs, 1), \
 			   CRED_ARG(ctx, nargs, 2), 0, 0, 0);                                       \
 		return 0;                                                                           \
 	}                                                                                           \
