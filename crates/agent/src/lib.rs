@@ -5,6 +5,7 @@
 //! behind (a retry, not a drop); the kernel ring buffer absorbs the burst and
 //! counts what it cannot hold. Nothing is dropped without being counted.
 
+pub mod config;
 mod error;
 mod kinds;
 mod loss;

@@ -30,6 +30,9 @@ pub struct UpArgs {
 
 #[derive(clap::Args)]
 struct Tuning {
+    /// Configuration file: what to watch (see config/agent.toml).
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
     /// Kernel ring buffer size in MiB (a power of two).
     #[arg(long, default_value_t = 8)]
     ring_buffer_mib: u32,
@@ -41,16 +44,24 @@ struct Tuning {
     no_hash: bool,
 }
 
-fn parse_kinds(names: &[String]) -> Result<KindFilter> {
+/// `--kinds`, when given.
+fn parse_kinds(names: &[String]) -> Result<Option<KindFilter>> {
     if names.is_empty() {
-        return Ok(KindFilter::all());
+        return Ok(None);
     }
     let kinds = names.iter().map(|n| n.trim().parse::<Kind>()).collect::<Result<Vec<_>, _>>()?;
-    Ok(KindFilter::only(kinds))
+    Ok(Some(KindFilter::only(kinds)))
 }
 
-fn config(tuning: &Tuning, kinds: KindFilter) -> Result<AgentConfig> {
-    let mut cfg = AgentConfig { kinds, ..AgentConfig::default() };
+/// Defaults, then the config file, then flags.
+fn config(tuning: &Tuning, kinds: Option<KindFilter>) -> Result<AgentConfig> {
+    let mut cfg = AgentConfig::default();
+    if let Some(path) = &tuning.config {
+        saker_agent::config::apply_file(path, &mut cfg)?;
+    }
+    if let Some(kinds) = kinds {
+        cfg.kinds = kinds;
+    }
     let Some(ring) = tuning.ring_buffer_mib.checked_mul(1 << 20).filter(|b| b.is_power_of_two()) else {
         bail!("--ring-buffer-mib {} must be a power of two of at most 2048", tuning.ring_buffer_mib);
     };
@@ -103,7 +114,7 @@ pub fn run_up(args: UpArgs) -> Result<()> {
         .append(true)
         .open(&path)
         .with_context(|| format!("opening {}", path.display()))?;
-    let cfg = config(&args.tuning, KindFilter::all())?;
+    let cfg = config(&args.tuning, None)?;
     let shown = path.display().to_string();
     run(cfg, Box::new(NdjsonSink::new(shown.clone(), file)), |agent| {
         println!("Saker is running. Ctrl-C stops it.");

@@ -99,3 +99,14 @@ fn agent_filters_kinds_never_reports_itself_and_stops_on_sigterm() {
         assert_ne!(ev["process"]["pid"].as_u64(), Some(u64::from(agent_pid)), "the agent reported itself: {line}");
     }
 }
+
+#[test]
+fn bad_config_file_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("agent.toml");
+    std::fs::write(&cfg, "[files]\nwatch = [\"relative/path\"]\n").unwrap();
+    let out = Command::new(SAKER).args(["agent", "--events-out", "-", "--config"]).arg(&cfg).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("agent.toml") && err.contains("not an absolute path"), "{err}");
+}

@@ -60,6 +60,11 @@ impl PathInterest {
     }
 
     /// The LPM-trie key and value for this entry.
+    /// Check the entry fits the kernel's interest set.
+    pub fn validate(&self) -> Result<(), SensorError> {
+        self.to_map_entry().map(|_| ())
+    }
+
     pub(crate) fn to_map_entry(&self) -> Result<(raw::PrefixKey, raw::PrefixValue), SensorError> {
         let bytes = self.prefix.as_bytes();
         if bytes.is_empty() || bytes.len() >= PREFIX_MAX {
