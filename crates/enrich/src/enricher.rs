@@ -89,7 +89,12 @@ impl Enricher {
         };
         let creds = Creds { uid: h.uid, euid: h.euid, gid: h.gid, egid: h.egid };
         let comm = c_str(&h.comm);
-        self.update_table(rec, &comm, creds);
+        // pid 0: a DNS packet on a socket whose creator is unknown (created
+        // before the agent started). Report it without inventing a process.
+        let known_task = h.pid != 0;
+        if known_task {
+            self.update_table(rec, &comm, creds);
+        }
         // After update_table: an exec of an already-hashed binary is a cache
         // hit that lands here, so the exec event itself carries the hash.
         if let Some(h) = &mut self.hasher {
@@ -106,7 +111,7 @@ impl Enricher {
             _ => {}
         }
 
-        let snapshot = self.procs.snapshot(h.pid);
+        let snapshot = if known_task { self.procs.snapshot(h.pid) } else { None };
         if h.kind == kind::PROCESS_EXIT {
             self.procs.on_exit(h.pid, h.proc_start_ns);
         }
@@ -116,7 +121,7 @@ impl Enricher {
         };
         // DNS records are built in packet context: their task fields are
         // those of the socket's creator, and cgroupId the packet's.
-        let task = Some(TaskContext {
+        let task = known_task.then_some(TaskContext {
             tid: h.tid,
             ppid: h.ppid,
             cgroup_id: h.cgroup_id,
