@@ -5,9 +5,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-# Tracepoint programs need tracefs; some minimal systems don't mount it.
-if [ "$(id -u)" -eq 0 ] && [ ! -d /sys/kernel/tracing/events ]; then
-  mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null || true
-fi
 cargo build --workspace --all-targets
 cargo test --workspace -- --test-threads=4

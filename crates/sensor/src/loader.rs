@@ -97,6 +97,7 @@ impl Sensor {
                 cfg.ring_bytes
             )));
         }
+        crate::preflight::ensure_tracefs()?;
 
         let (object, log) = libbpf_log::capture(|| Self::open_and_load(cfg));
         let object = object.map_err(|source| SensorError::Load { source, log })?;

@@ -6,11 +6,37 @@ use std::path::Path;
 
 const VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";
 
+const TRACEFS: &str = "/sys/kernel/tracing";
+
 /// Fail early, with a message a person can act on, when the sensor cannot
 /// possibly load: not privileged, or no kernel BTF.
 pub fn preflight() -> Result<(), SensorError> {
     // SAFETY: geteuid has no preconditions and cannot fail.
     check(unsafe { libc::geteuid() }, Path::new(VMLINUX_BTF))
+}
+
+/// Tracepoint programs are attached by id, which libbpf reads from tracefs;
+/// many hosts (and containers) boot without it mounted. Mount it if needed.
+pub(crate) fn ensure_tracefs() -> Result<(), SensorError> {
+    let events = Path::new(TRACEFS).join("events");
+    if events.is_dir() || Path::new("/sys/kernel/debug/tracing/events").is_dir() {
+        return Ok(());
+    }
+    let c = |s: &str| std::ffi::CString::new(s).map_err(|_| SensorError::Config(format!("bad path {s}")));
+    let (src, target) = (c("tracefs")?, c(TRACEFS)?);
+    // SAFETY: valid NUL-terminated strings; no data argument.
+    let rc = unsafe { libc::mount(src.as_ptr(), target.as_ptr(), src.as_ptr(), 0, std::ptr::null()) };
+    if rc != 0 {
+        let source = std::io::Error::last_os_error();
+        // Another loader (a second agent, a parallel test) may have mounted
+        // it a moment ago: EBUSY then means "already there".
+        if events.is_dir() {
+            return Ok(());
+        }
+        return Err(SensorError::Io { path: TRACEFS.into(), source });
+    }
+    tracing::info!(path = TRACEFS, "mounted tracefs (tracepoint ids are read from it)");
+    Ok(())
 }
 
 fn check(euid: u32, btf: &Path) -> Result<(), SensorError> {
