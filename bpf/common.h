@@ -46,6 +46,13 @@ struct {
 } saker_config SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u64);
+	__type(value, __u8);
+} saker_scope SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, SAKER_KIND_MAX);
 	__type(key, __u32);
@@ -104,8 +111,15 @@ static __always_inline struct saker_config *saker_cfg(void)
 	return bpf_map_lookup_elem(&saker_config, &zero);
 }
 
+/* In task-sidecar mode, is this cgroup outside the task being watched? */
+static __always_inline bool out_of_scope(struct saker_config *cfg, __u64 cgroup_id)
+{
+	return cfg->scoped && !bpf_map_lookup_elem(&saker_scope, &cgroup_id);
+}
+
 /* True when an event of `kind` from the current task should be dropped
- * before any work is done: kind disabled, or the task is the agent. */
+ * before any work is done: kind disabled, the task is the agent, or (in
+ * task-sidecar mode) the task is outside the watched task's cgroups. */
 static __always_inline bool skip_event(__u32 kind)
 {
 	struct saker_config *cfg = saker_cfg();
@@ -113,7 +127,9 @@ static __always_inline bool skip_event(__u32 kind)
 		return true;
 	if (!(cfg->kind_mask & (1ULL << (kind & 63))))
 		return true;
-	return (bpf_get_current_pid_tgid() >> 32) == cfg->agent_tgid;
+	if ((bpf_get_current_pid_tgid() >> 32) == cfg->agent_tgid)
+		return true;
+	return out_of_scope(cfg, bpf_get_current_cgroup_id());
 }
 
 /* Compare `n` bytes (n a constant); clang 14 does not lower memcmp for BPF. */

@@ -152,6 +152,8 @@ static __always_inline int dns_skb(struct __sk_buff *skb, __u8 ingress)
 	struct saker_config *cfg = saker_cfg();
 	if (!cfg || !(cfg->kind_mask & (1ULL << SAKER_KIND_DNS)))
 		return 1;
+	if (out_of_scope(cfg, bpf_skb_cgroup_id(skb)))
+		return 1;
 
 	/* Cheap pre-filter from the socket, before touching the packet: a
 	 * connected socket whose ports are both not 53 carries no DNS. An

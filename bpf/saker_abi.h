@@ -275,10 +275,15 @@ struct saker_library {
 /* saker_config (array, 1 entry). Written by the agent at start and whenever
  * it changes what it watches. */
 struct saker_config {
-	__u64 kind_mask;   /* bit N set = enum saker_kind N enabled */
-	__u32 agent_tgid;  /* never report this process... */
+	__u64 kind_mask;    /* bit N set = enum saker_kind N enabled */
+	__u32 agent_tgid;   /* never report this process */
 	__u32 wakeup_bytes; /* force a ring-buffer wake-up past this much unread data */
+	__u32 scoped;       /* 1 = report only tasks whose cgroup id is in saker_scope */
+	__u32 _pad;
 };
+
+/* saker_scope (hash, u64 cgroup id -> u8): in task-sidecar mode, the cgroups
+ * whose processes are reported (the task's containers, not the agent's). */
 
 /* saker_prefixes (LPM trie): paths of interest for file events. */
 struct saker_prefix_key {
@@ -304,6 +309,6 @@ _Static_assert(sizeof(struct saker_exec) == 56, "saker_exec size");
 _Static_assert(sizeof(struct saker_cred) == 64, "saker_cred size");
 _Static_assert(sizeof(struct saker_net) == 48, "saker_net size");
 _Static_assert(sizeof(struct saker_dns) == 48, "saker_dns size");
-_Static_assert(sizeof(struct saker_config) == 16, "saker_config size");
+_Static_assert(sizeof(struct saker_config) == 24, "saker_config size");
 
 #endif /* SAKER_ABI_H */

@@ -274,6 +274,9 @@ pub struct Config {
     pub kind_mask: u64,
     pub agent_tgid: u32,
     pub wakeup_bytes: u32,
+    /// 1 = report only tasks whose cgroup id is in `saker_scope`.
+    pub scoped: u32,
+    pub _pad: u32,
 }
 
 /// Key of the `saker_prefixes` LPM trie.
@@ -334,7 +337,7 @@ plain! {
     Memfd = 8,
     BpfLoad = 24,
     Library = 24,
-    Config = 16,
+    Config = 24,
     PrefixKey = 4 + PREFIX_MAX,
     PrefixValue = 8 + BASENAME_MAX,
 }

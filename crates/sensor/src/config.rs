@@ -22,6 +22,9 @@ pub struct SensorConfig {
     /// Attach the DNS capture programs to this cgroup2 directory; `None`
     /// finds the cgroup2 mount root.
     pub dns_cgroup: Option<std::path::PathBuf>,
+    /// Task-sidecar mode: report only processes in these cgroups (ids), as
+    /// filtered in the kernel. `None`: host mode, every process.
+    pub scope: Option<std::collections::BTreeSet<u64>>,
 }
 
 impl Default for SensorConfig {
@@ -38,6 +41,7 @@ impl Default for SensorConfig {
             drain_interval: Duration::from_millis(10),
             agent_tgid: std::process::id(),
             dns_cgroup: None,
+            scope: None,
         }
     }
 }

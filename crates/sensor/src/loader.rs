@@ -102,6 +102,9 @@ impl Sensor {
         let (object, log) = libbpf_log::capture(|| Self::open_and_load(cfg));
         let object = object.map_err(|source| SensorError::Load { source, log })?;
 
+        if let Some(ids) = &cfg.scope {
+            write_scope(&object, &std::collections::BTreeSet::new(), ids)?;
+        }
         write_config(&object, cfg)?;
         write_paths(&object, cfg)?;
 
@@ -282,6 +285,16 @@ impl Sensor {
         Ok(out)
     }
 
+    /// Task-sidecar mode: replace the set of watched cgroups (containers
+    /// join and leave a task). `old` is the set written before.
+    pub fn update_scope(
+        &self,
+        old: &std::collections::BTreeSet<u64>,
+        new: &std::collections::BTreeSet<u64>,
+    ) -> Result<(), SensorError> {
+        write_scope(&self.object, old, new)
+    }
+
     /// Change which kinds are reported, without reloading.
     pub fn set_kind_mask(&self, kind_mask: u64, cfg: &SensorConfig) -> Result<(), SensorError> {
         let mut c = cfg.clone();
@@ -305,9 +318,33 @@ fn find_map<'o>(object: &'o Object, name: &'static str) -> Result<libbpf_rs::Map
 
 fn write_config(object: &Object, cfg: &SensorConfig) -> Result<(), SensorError> {
     let map = find_map(object, "saker_config")?;
-    let value = raw::Config { kind_mask: cfg.kind_mask, agent_tgid: cfg.agent_tgid, wakeup_bytes: cfg.wakeup_bytes };
+    let value = raw::Config {
+        kind_mask: cfg.kind_mask,
+        agent_tgid: cfg.agent_tgid,
+        wakeup_bytes: cfg.wakeup_bytes,
+        scoped: u32::from(cfg.scope.is_some()),
+        _pad: 0,
+    };
     map.update(&0u32.to_ne_bytes(), raw::bytes_of(&value), MapFlags::ANY)
         .map_err(|source| SensorError::Map { map: "saker_config", source })
+}
+
+/// Bring the task-sidecar scope from `old` to `new` (cgroup ids).
+fn write_scope(
+    object: &Object,
+    old: &std::collections::BTreeSet<u64>,
+    new: &std::collections::BTreeSet<u64>,
+) -> Result<(), SensorError> {
+    let map = find_map(object, "saker_scope")?;
+    let err = |source| SensorError::Map { map: "saker_scope", source };
+    for id in new.difference(old) {
+        map.update(&id.to_ne_bytes(), &[1u8], MapFlags::ANY).map_err(err)?;
+    }
+    for id in old.difference(new) {
+        // Already gone is fine: the goal is its absence.
+        let _ = map.delete(&id.to_ne_bytes());
+    }
+    Ok(())
 }
 
 fn write_paths(object: &Object, cfg: &SensorConfig) -> Result<(), SensorError> {
