@@ -8,6 +8,8 @@ pub enum AgentError {
     Sensor(#[from] saker_sensor::SensorError),
     #[error(transparent)]
     Enrich(#[from] saker_enrich::EnrichError),
+    #[error(transparent)]
+    Scope(#[from] crate::scope::ScopeError),
     #[error("writing events to {sink}: {source}")]
     Sink { sink: String, source: std::io::Error },
     #[error("the sensor thread ended before reporting whether it loaded")]

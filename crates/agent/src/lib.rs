@@ -10,6 +10,7 @@ mod error;
 mod kinds;
 mod loss;
 mod pipeline;
+pub mod scope;
 mod sink;
 
 pub use error::AgentError;

@@ -2,6 +2,7 @@
 //! batches; the pipeline thread enriches them and writes them to the sinks.
 
 use crate::loss::{LossTracker, UserCounters};
+use crate::scope::TaskScope;
 use crate::{AgentError, KindFilter, Sink};
 use crossbeam_channel::{Receiver, Sender, bounded};
 use saker_abi::Record;
@@ -25,6 +26,9 @@ pub struct AgentConfig {
     /// An `agent.loss` event is emitted at least this often, even with
     /// nothing lost (the all-clear).
     pub loss_report_every: Duration,
+    /// Task-sidecar mode: watch only this task's containers (filtered in
+    /// the kernel). `None`: host mode.
+    pub scope: Option<TaskScope>,
 }
 
 impl Default for AgentConfig {
@@ -35,9 +39,13 @@ impl Default for AgentConfig {
             kinds: KindFilter::all(),
             loss_interval: Duration::from_secs(5),
             loss_report_every: Duration::from_secs(60),
+            scope: None,
         }
     }
 }
+
+/// How often task-sidecar mode rescans the task's containers.
+const SCOPE_RESCAN: Duration = Duration::from_millis(500);
 
 enum SensorMsg {
     Batch(Vec<Record>),
@@ -88,6 +96,11 @@ pub fn start(
     stop: Arc<AtomicBool>,
 ) -> Result<RunningAgent, AgentError> {
     cfg.sensor.kind_mask = crate::abi_kind_mask(&cfg.kinds);
+    if let Some(scope) = &cfg.scope {
+        let ids = scope.member_ids()?;
+        tracing::info!(task = %scope.task_cgroup.display(), cgroups = ids.len(), "task-sidecar mode");
+        cfg.sensor.scope = Some(ids);
+    }
     // Seed the process table before the sensor starts so no early event lacks lineage.
     let mut enricher = Enricher::new(&cfg.enrich)?;
 
@@ -96,9 +109,10 @@ pub fn start(
     let sensor_cfg = cfg.sensor.clone();
     let sensor_stop = Arc::clone(&stop);
     let loss_interval = cfg.loss_interval;
+    let scope = cfg.scope.clone();
     let sensor = std::thread::Builder::new()
         .name("saker-sensor".into())
-        .spawn(move || sensor_thread(&sensor_cfg, loss_interval, &tx, &ready_tx, &sensor_stop))
+        .spawn(move || sensor_thread(&sensor_cfg, scope.as_ref(), loss_interval, &tx, &ready_tx, &sensor_stop))
         .map_err(|source| AgentError::Thread { name: "saker-sensor", source })?;
 
     let attached = match ready_rx.recv() {
@@ -125,6 +139,7 @@ pub fn start(
 
 fn sensor_thread(
     cfg: &SensorConfig,
+    scope: Option<&TaskScope>,
     loss_interval: Duration,
     tx: &Sender<SensorMsg>,
     ready: &Sender<Result<Vec<String>, AgentError>>,
@@ -142,7 +157,24 @@ fn sensor_thread(
 
     let mut undecodable = 0u64;
     let mut last_loss_check = std::time::Instant::now();
+    let mut scoped = cfg.scope.clone().unwrap_or_default();
+    let mut last_scope_scan = std::time::Instant::now();
     loop {
+        // Containers join and leave the task: keep the kernel's scope current.
+        if let Some(scope) = scope
+            && last_scope_scan.elapsed() >= SCOPE_RESCAN
+        {
+            last_scope_scan = std::time::Instant::now();
+            match scope.member_ids() {
+                Ok(ids) if ids != scoped => {
+                    sensor.update_scope(&scoped, &ids)?;
+                    tracing::info!(cgroups = ids.len(), "task membership changed");
+                    scoped = ids;
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "task scope rescan failed; keeping the previous scope"),
+            }
+        }
         let stopping = stop.load(Ordering::SeqCst);
         let (records, errors) = sensor.poll()?;
         undecodable += errors;

@@ -1,6 +1,7 @@
 //! `saker agent` and `saker up`.
 
 use anyhow::{Context, Result, bail};
+use saker_agent::scope::TaskScope;
 use saker_agent::{AgentConfig, KindFilter, NdjsonSink, Sink};
 use saker_model::Kind;
 use std::path::PathBuf;
@@ -15,8 +16,23 @@ pub struct AgentArgs {
     /// Only these kinds, comma-separated (e.g. `process.exec,net.connect`).
     #[arg(long, value_delimiter = ',')]
     kinds: Vec<String>,
+    /// `host`: every process on the host. `task`: sidecar in one task (the
+    /// Fargate pattern) — only the other containers of this task, filtered
+    /// in the kernel, never the agent's own container.
+    #[arg(long, value_enum, default_value_t = Scope::Host)]
+    scope: Scope,
+    /// With `--scope task`: the task's cgroup directory, when the agent does
+    /// not run inside the task itself.
+    #[arg(long, value_name = "DIR")]
+    task_cgroup: Option<PathBuf>,
     #[command(flatten)]
     tuning: Tuning,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Scope {
+    Host,
+    Task,
 }
 
 #[derive(clap::Args)]
@@ -90,7 +106,16 @@ fn run(cfg: AgentConfig, sink: Box<dyn Sink>, on_started: impl FnOnce(&saker_age
 }
 
 pub fn run_agent(args: AgentArgs) -> Result<()> {
-    let cfg = config(&args.tuning, parse_kinds(&args.kinds)?)?;
+    let mut cfg = config(&args.tuning, parse_kinds(&args.kinds)?)?;
+    if args.task_cgroup.is_some() && args.scope != Scope::Task {
+        bail!("--task-cgroup only applies with --scope task");
+    }
+    if args.scope == Scope::Task {
+        cfg.scope = Some(match args.task_cgroup {
+            Some(dir) => TaskScope::explicit(dir),
+            None => TaskScope::detect(std::path::Path::new("/proc"), &saker_sensor::cgroup2_root()?)?,
+        });
+    }
     let sink: Box<dyn Sink> = if args.events_out == "-" {
         Box::new(NdjsonSink::new("stdout", std::io::stdout()))
     } else {

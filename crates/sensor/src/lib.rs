@@ -13,7 +13,7 @@ mod preflight;
 
 pub use config::{PathInterest, SensorConfig, default_path_interest};
 pub use error::SensorError;
-pub use loader::{KernelLossCount, Sensor, check_object};
+pub use loader::{KernelLossCount, Sensor, cgroup2_root, check_object};
 pub use preflight::preflight;
 
 /// The compiled BPF object (built from bpf/saker.bpf.c by build.rs).

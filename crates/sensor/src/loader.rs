@@ -359,7 +359,7 @@ fn write_paths(object: &Object, cfg: &SensorConfig) -> Result<(), SensorError> {
 
 /// The root of the cgroup2 hierarchy: /sys/fs/cgroup on a unified system,
 /// /sys/fs/cgroup/unified on a hybrid one.
-fn cgroup2_root() -> Result<PathBuf, SensorError> {
+pub fn cgroup2_root() -> Result<PathBuf, SensorError> {
     let path = Path::new("/proc/self/mountinfo");
     let text = std::fs::read_to_string(path).map_err(|source| SensorError::Io { path: path.into(), source })?;
     for line in text.lines() {
