@@ -111,10 +111,16 @@ static __always_inline struct saker_config *saker_cfg(void)
 	return bpf_map_lookup_elem(&saker_config, &zero);
 }
 
-/* In task-sidecar mode, is this cgroup outside the task being watched? */
-static __always_inline bool out_of_scope(struct saker_config *cfg, __u64 cgroup_id)
+/* In task-sidecar mode, is the acting cgroup (`cgroup_id`, whose ancestor
+ * at the task's level is `ancestor_id`) outside the watched task, or the
+ * agent's own container? */
+static __always_inline bool out_of_scope(__u64 cgroup_id, __u64 ancestor_id)
 {
-	return cfg->scoped && !bpf_map_lookup_elem(&saker_scope, &cgroup_id);
+	__u8 *own = bpf_map_lookup_elem(&saker_scope, &cgroup_id);
+	if (own && *own == SAKER_SCOPE_EXCLUDE)
+		return true;
+	__u8 *task = bpf_map_lookup_elem(&saker_scope, &ancestor_id);
+	return !(task && *task == SAKER_SCOPE_TASK);
 }
 
 /* True when an event of `kind` from the current task should be dropped
@@ -129,7 +135,9 @@ static __always_inline bool skip_event(__u32 kind)
 		return true;
 	if ((bpf_get_current_pid_tgid() >> 32) == cfg->agent_tgid)
 		return true;
-	return out_of_scope(cfg, bpf_get_current_cgroup_id());
+	if (!cfg->scoped)
+		return false;
+	return out_of_scope(bpf_get_current_cgroup_id(), bpf_get_current_ancestor_cgroup_id(cfg->scope_level));
 }
 
 /* Compare `n` bytes (n a constant); clang 14 does not lower memcmp for BPF. */

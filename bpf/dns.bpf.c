@@ -152,7 +152,7 @@ static __always_inline int dns_skb(struct __sk_buff *skb, __u8 ingress)
 	struct saker_config *cfg = saker_cfg();
 	if (!cfg || !(cfg->kind_mask & (1ULL << SAKER_KIND_DNS)))
 		return 1;
-	if (out_of_scope(cfg, bpf_skb_cgroup_id(skb)))
+	if (cfg->scoped && out_of_scope(bpf_skb_cgroup_id(skb), bpf_skb_ancestor_cgroup_id(skb, cfg->scope_level)))
 		return 1;
 
 	/* Cheap pre-filter from the socket, before touching the packet: a

@@ -278,12 +278,17 @@ struct saker_config {
 	__u64 kind_mask;    /* bit N set = enum saker_kind N enabled */
 	__u32 agent_tgid;   /* never report this process */
 	__u32 wakeup_bytes; /* force a ring-buffer wake-up past this much unread data */
-	__u32 scoped;       /* 1 = report only tasks whose cgroup id is in saker_scope */
-	__u32 _pad;
+	__u32 scoped;       /* 1 = task-sidecar mode: report only the watched task */
+	__u32 scope_level;  /* depth of the task's cgroup below the cgroup2 root */
 };
 
-/* saker_scope (hash, u64 cgroup id -> u8): in task-sidecar mode, the cgroups
- * whose processes are reported (the task's containers, not the agent's). */
+/* saker_scope (hash, u64 cgroup id -> u8), task-sidecar mode: a task's
+ * cgroup with SAKER_SCOPE_TASK (matched as the ancestor at scope_level of
+ * the acting cgroup, so containers that join later are covered with no
+ * update), and the agent's own container cgroup with SAKER_SCOPE_EXCLUDE
+ * (matched exactly). */
+#define SAKER_SCOPE_TASK 1
+#define SAKER_SCOPE_EXCLUDE 2
 
 /* saker_prefixes (LPM trie): paths of interest for file events. */
 struct saker_prefix_key {

@@ -68,6 +68,9 @@ pub const EXE_SETUID: u32 = 1 << 3;
 pub const EXE_SETGID: u32 = 1 << 4;
 pub const EXE_ARGV_TRUNCATED: u32 = 1 << 5;
 
+pub const SCOPE_TASK: u8 = 1;
+pub const SCOPE_EXCLUDE: u8 = 2;
+
 pub const PREFIX_DOT_COMPONENT: u32 = 1 << 0;
 pub const PREFIX_BASENAME: u32 = 1 << 1;
 
@@ -274,9 +277,10 @@ pub struct Config {
     pub kind_mask: u64,
     pub agent_tgid: u32,
     pub wakeup_bytes: u32,
-    /// 1 = report only tasks whose cgroup id is in `saker_scope`.
+    /// 1 = task-sidecar mode: report only the task in `saker_scope`.
     pub scoped: u32,
-    pub _pad: u32,
+    /// Depth of the task's cgroup below the cgroup2 root.
+    pub scope_level: u32,
 }
 
 /// Key of the `saker_prefixes` LPM trie.

@@ -44,9 +44,6 @@ impl Default for AgentConfig {
     }
 }
 
-/// How often task-sidecar mode rescans the task's containers.
-const SCOPE_RESCAN: Duration = Duration::from_millis(500);
-
 enum SensorMsg {
     Batch(Vec<Record>),
     /// Cumulative kernel loss and undecodable-record counts.
@@ -97,9 +94,8 @@ pub fn start(
 ) -> Result<RunningAgent, AgentError> {
     cfg.sensor.kind_mask = crate::abi_kind_mask(&cfg.kinds);
     if let Some(scope) = &cfg.scope {
-        let ids = scope.member_ids()?;
-        tracing::info!(task = %scope.task_cgroup.display(), cgroups = ids.len(), "task-sidecar mode");
-        cfg.sensor.scope = Some(ids);
+        cfg.sensor.scope = Some(scope.filter()?);
+        tracing::info!(task = %scope.task_cgroup.display(), "task-sidecar mode: watching one task");
     }
     // Seed the process table before the sensor starts so no early event lacks lineage.
     let mut enricher = Enricher::new(&cfg.enrich)?;
@@ -109,10 +105,9 @@ pub fn start(
     let sensor_cfg = cfg.sensor.clone();
     let sensor_stop = Arc::clone(&stop);
     let loss_interval = cfg.loss_interval;
-    let scope = cfg.scope.clone();
     let sensor = std::thread::Builder::new()
         .name("saker-sensor".into())
-        .spawn(move || sensor_thread(&sensor_cfg, scope.as_ref(), loss_interval, &tx, &ready_tx, &sensor_stop))
+        .spawn(move || sensor_thread(&sensor_cfg, loss_interval, &tx, &ready_tx, &sensor_stop))
         .map_err(|source| AgentError::Thread { name: "saker-sensor", source })?;
 
     let attached = match ready_rx.recv() {
@@ -139,7 +134,6 @@ pub fn start(
 
 fn sensor_thread(
     cfg: &SensorConfig,
-    scope: Option<&TaskScope>,
     loss_interval: Duration,
     tx: &Sender<SensorMsg>,
     ready: &Sender<Result<Vec<String>, AgentError>>,
@@ -157,24 +151,7 @@ fn sensor_thread(
 
     let mut undecodable = 0u64;
     let mut last_loss_check = std::time::Instant::now();
-    let mut scoped = cfg.scope.clone().unwrap_or_default();
-    let mut last_scope_scan = std::time::Instant::now();
     loop {
-        // Containers join and leave the task: keep the kernel's scope current.
-        if let Some(scope) = scope
-            && last_scope_scan.elapsed() >= SCOPE_RESCAN
-        {
-            last_scope_scan = std::time::Instant::now();
-            match scope.member_ids() {
-                Ok(ids) if ids != scoped => {
-                    sensor.update_scope(&scoped, &ids)?;
-                    tracing::info!(cgroups = ids.len(), "task membership changed");
-                    scoped = ids;
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "task scope rescan failed; keeping the previous scope"),
-            }
-        }
         let stopping = stop.load(Ordering::SeqCst);
         let (records, errors) = sensor.poll()?;
         undecodable += errors;
@@ -233,6 +210,9 @@ fn pipeline_thread(
                         process: None,
                         lineage: Vec::new(),
                         container: None,
+                        ecs: None,
+                        kubernetes: None,
+                        host: None,
                         task: None,
                         payload: Payload::Loss(info),
                     };

@@ -1,18 +1,21 @@
-//! Task-sidecar scope: which cgroups belong to the watched task.
+//! Task-sidecar scope: which task the agent watches.
 //!
 //! A task's containers are sibling cgroups under the task's cgroup (ECS:
 //! `/ecs/<task-id>/<container>`; Kubernetes: the pod's slice). The agent,
-//! running as one of them, watches the others: every child cgroup of the
-//! task cgroup except its own. Rescanned periodically, because containers
-//! join a task after the agent starts.
+//! running as one of them, watches everything below the task's cgroup except
+//! its own container. The kernel matches the task as an *ancestor* of the
+//! acting cgroup, so containers that join the task later are covered without
+//! any update from here.
 
-use std::collections::BTreeSet;
+use saker_sensor::ScopeFilter;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// Where the task lives in the cgroup2 hierarchy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskScope {
+    /// The cgroup2 mount point.
+    pub cgroup2_root: PathBuf,
     /// The task's cgroup directory (absolute, under the cgroup2 mount).
     pub task_cgroup: PathBuf,
     /// The agent's own container cgroup, never watched.
@@ -27,6 +30,8 @@ pub enum ScopeError {
     TaskCgroup { path: PathBuf, source: std::io::Error },
     #[error("task-sidecar mode: this process runs in the root cgroup, so it is not inside a task; pass --task-cgroup")]
     NotInTask,
+    #[error("task-sidecar mode: {path} is not under the cgroup2 mount {root}")]
+    OutsideHierarchy { path: PathBuf, root: PathBuf },
 }
 
 impl TaskScope {
@@ -45,44 +50,33 @@ impl TaskScope {
         let Some(task_rel) = own_dir.parent().filter(|p| !own_rel.is_empty() && !p.as_os_str().is_empty()) else {
             return Err(ScopeError::NotInTask);
         };
-        Ok(TaskScope { task_cgroup: cgroup2_root.join(task_rel), own_cgroup: Some(cgroup2_root.join(own_dir)) })
+        Ok(TaskScope {
+            cgroup2_root: cgroup2_root.into(),
+            task_cgroup: cgroup2_root.join(task_rel),
+            own_cgroup: Some(cgroup2_root.join(own_dir)),
+        })
     }
 
     /// A task cgroup given explicitly (the agent runs outside the task).
-    pub fn explicit(task_cgroup: PathBuf) -> TaskScope {
-        TaskScope { task_cgroup, own_cgroup: None }
+    pub fn explicit(cgroup2_root: PathBuf, task_cgroup: PathBuf) -> TaskScope {
+        TaskScope { cgroup2_root, task_cgroup, own_cgroup: None }
     }
 
-    /// Cgroup ids (inodes) of the task's containers and everything below
-    /// them, except the agent's own container.
-    pub fn member_ids(&self) -> Result<BTreeSet<u64>, ScopeError> {
-        let mut ids = BTreeSet::new();
-        let entries = std::fs::read_dir(&self.task_cgroup)
+    /// The kernel filter: the task's cgroup id and depth, the agent's own
+    /// container to skip.
+    pub fn filter(&self) -> Result<ScopeFilter, ScopeError> {
+        let rel = self.task_cgroup.strip_prefix(&self.cgroup2_root).map_err(|_| ScopeError::OutsideHierarchy {
+            path: self.task_cgroup.clone(),
+            root: self.cgroup2_root.clone(),
+        })?;
+        let task_level = rel.components().count() as u32;
+        if task_level == 0 {
+            return Err(ScopeError::NotInTask);
+        }
+        let md = std::fs::metadata(&self.task_cgroup)
             .map_err(|source| ScopeError::TaskCgroup { path: self.task_cgroup.clone(), source })?;
-        for entry in entries.flatten() {
-            let p = entry.path();
-            if Some(&p) == self.own_cgroup.as_ref() || !p.is_dir() {
-                continue;
-            }
-            collect(&p, &mut ids, 0);
-        }
-        Ok(ids)
-    }
-}
-
-/// Add `dir` and its sub-cgroups (bounded depth: a container may nest a few).
-fn collect(dir: &Path, ids: &mut BTreeSet<u64>, depth: u32) {
-    let Ok(md) = std::fs::metadata(dir) else { return };
-    ids.insert(md.ino());
-    if depth >= 4 {
-        return;
-    }
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                collect(&e.path(), ids, depth + 1);
-            }
-        }
+        let exclude = self.own_cgroup.as_ref().and_then(|p| std::fs::metadata(p).ok()).map(|m| m.ino());
+        Ok(ScopeFilter { task_cgroup: md.ino(), task_level, exclude })
     }
 }
 
@@ -102,15 +96,11 @@ mod tests {
         std::fs::create_dir_all(cg.path().join("ecs/t2/other")).unwrap();
         let scope = TaskScope::detect(proc.path(), cg.path()).unwrap();
         assert_eq!(scope.task_cgroup, cg.path().join("ecs/t1"));
-        let ids = scope.member_ids().unwrap();
+        let f = scope.filter().unwrap();
         let ino = |p: &str| std::fs::metadata(cg.path().join(p)).unwrap().ino();
-        assert!(
-            ids.contains(&ino("ecs/t1/app"))
-                && ids.contains(&ino("ecs/t1/app/sub"))
-                && ids.contains(&ino("ecs/t1/web"))
-        );
-        assert!(!ids.contains(&ino("ecs/t1/agent")), "never its own container");
-        assert!(!ids.contains(&ino("ecs/t2/other")) && !ids.contains(&ino("ecs/t1")));
+        assert_eq!(f.task_cgroup, ino("ecs/t1"));
+        assert_eq!(f.task_level, 2);
+        assert_eq!(f.exclude, Some(ino("ecs/t1/agent")), "never its own container");
     }
 
     #[test]

@@ -136,6 +136,9 @@ impl Enricher {
             process,
             lineage,
             container: None,
+            ecs: None,
+            kubernetes: None,
+            host: None,
             task,
             payload,
         })

@@ -32,6 +32,15 @@ pub struct Event {
     pub lineage: Vec<Process>,
     /// The container the process runs in; null for host processes.
     pub container: Option<Container>,
+    /// The ECS task of the container, when it belongs to one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ecs: Option<Ecs>,
+    /// The Kubernetes pod of the container, when it belongs to one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubernetes: Option<Kubernetes>,
+    /// The machine the agent runs on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<Host>,
     /// Kernel identity of the acting task's context (for DNS: of the
     /// socket's creator, with the packet's cgroup id).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -111,9 +111,10 @@ pub fn run_agent(args: AgentArgs) -> Result<()> {
         bail!("--task-cgroup only applies with --scope task");
     }
     if args.scope == Scope::Task {
+        let root = saker_sensor::cgroup2_root()?;
         cfg.scope = Some(match args.task_cgroup {
-            Some(dir) => TaskScope::explicit(dir),
-            None => TaskScope::detect(std::path::Path::new("/proc"), &saker_sensor::cgroup2_root()?)?,
+            Some(dir) => TaskScope::explicit(root, dir),
+            None => TaskScope::detect(std::path::Path::new("/proc"), &root)?,
         });
     }
     let sink: Box<dyn Sink> = if args.events_out == "-" {

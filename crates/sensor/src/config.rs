@@ -22,9 +22,21 @@ pub struct SensorConfig {
     /// Attach the DNS capture programs to this cgroup2 directory; `None`
     /// finds the cgroup2 mount root.
     pub dns_cgroup: Option<std::path::PathBuf>,
-    /// Task-sidecar mode: report only processes in these cgroups (ids), as
-    /// filtered in the kernel. `None`: host mode, every process.
-    pub scope: Option<std::collections::BTreeSet<u64>>,
+    /// Task-sidecar mode: report only processes of one task, filtered in the
+    /// kernel. `None`: host mode, every process.
+    pub scope: Option<ScopeFilter>,
+}
+
+/// The task-sidecar filter: a task's cgroup (every cgroup below it, including
+/// containers that join later) minus the agent's own container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScopeFilter {
+    /// cgroup id (inode of the cgroup2 directory) of the task.
+    pub task_cgroup: u64,
+    /// Depth of the task's cgroup below the cgroup2 root (`/ecs/<task>` is 2).
+    pub task_level: u32,
+    /// The agent's own container cgroup, never reported.
+    pub exclude: Option<u64>,
 }
 
 impl Default for SensorConfig {

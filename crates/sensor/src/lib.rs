@@ -11,7 +11,7 @@ mod libbpf_log;
 mod loader;
 mod preflight;
 
-pub use config::{PathInterest, SensorConfig, default_path_interest};
+pub use config::{PathInterest, ScopeFilter, SensorConfig, default_path_interest};
 pub use error::SensorError;
 pub use loader::{KernelLossCount, Sensor, cgroup2_root, check_object};
 pub use preflight::preflight;

@@ -102,8 +102,8 @@ impl Sensor {
         let (object, log) = libbpf_log::capture(|| Self::open_and_load(cfg));
         let object = object.map_err(|source| SensorError::Load { source, log })?;
 
-        if let Some(ids) = &cfg.scope {
-            write_scope(&object, &std::collections::BTreeSet::new(), ids)?;
+        if let Some(scope) = &cfg.scope {
+            write_scope(&object, scope)?;
         }
         write_config(&object, cfg)?;
         write_paths(&object, cfg)?;
@@ -285,16 +285,6 @@ impl Sensor {
         Ok(out)
     }
 
-    /// Task-sidecar mode: replace the set of watched cgroups (containers
-    /// join and leave a task). `old` is the set written before.
-    pub fn update_scope(
-        &self,
-        old: &std::collections::BTreeSet<u64>,
-        new: &std::collections::BTreeSet<u64>,
-    ) -> Result<(), SensorError> {
-        write_scope(&self.object, old, new)
-    }
-
     /// Change which kinds are reported, without reloading.
     pub fn set_kind_mask(&self, kind_mask: u64, cfg: &SensorConfig) -> Result<(), SensorError> {
         let mut c = cfg.clone();
@@ -323,26 +313,19 @@ fn write_config(object: &Object, cfg: &SensorConfig) -> Result<(), SensorError> 
         agent_tgid: cfg.agent_tgid,
         wakeup_bytes: cfg.wakeup_bytes,
         scoped: u32::from(cfg.scope.is_some()),
-        _pad: 0,
+        scope_level: cfg.scope.map_or(0, |s| s.task_level),
     };
     map.update(&0u32.to_ne_bytes(), raw::bytes_of(&value), MapFlags::ANY)
         .map_err(|source| SensorError::Map { map: "saker_config", source })
 }
 
-/// Bring the task-sidecar scope from `old` to `new` (cgroup ids).
-fn write_scope(
-    object: &Object,
-    old: &std::collections::BTreeSet<u64>,
-    new: &std::collections::BTreeSet<u64>,
-) -> Result<(), SensorError> {
+/// Task-sidecar mode: the task to watch and the agent's container to skip.
+fn write_scope(object: &Object, scope: &crate::ScopeFilter) -> Result<(), SensorError> {
     let map = find_map(object, "saker_scope")?;
     let err = |source| SensorError::Map { map: "saker_scope", source };
-    for id in new.difference(old) {
-        map.update(&id.to_ne_bytes(), &[1u8], MapFlags::ANY).map_err(err)?;
-    }
-    for id in old.difference(new) {
-        // Already gone is fine: the goal is its absence.
-        let _ = map.delete(&id.to_ne_bytes());
+    map.update(&scope.task_cgroup.to_ne_bytes(), &[raw::SCOPE_TASK], MapFlags::ANY).map_err(err)?;
+    if let Some(own) = scope.exclude {
+        map.update(&own.to_ne_bytes(), &[raw::SCOPE_EXCLUDE], MapFlags::ANY).map_err(err)?;
     }
     Ok(())
 }

@@ -15,6 +15,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod container;
+pub mod dns;
 
 use saker_agent::{AgentConfig, FnSink, RunningAgent};
 use saker_model::{Event, Payload};
