@@ -271,8 +271,14 @@ impl ProcessTable {
             .ok()
             .filter(|i| start_ns == 0 || i.start_ticks == key.start_ticks);
         let mut e = match info {
-            Some(info) => self.entry_from_info(info),
-            None => self.bare_entry(key, start_ns, ppid),
+            Some(info) => {
+                self.fill_ancestors(info.ppid);
+                self.entry_from_info(info)
+            }
+            None => {
+                self.fill_ancestors(ppid);
+                self.bare_entry(key, start_ns, ppid)
+            }
         };
         e.creds = creds;
         if ns_pid != 0 {
@@ -396,6 +402,24 @@ impl ProcessTable {
             cwd: i.cwd,
             creds: i.creds,
             ..self.bare_entry(key, start_ns, i.ppid)
+        }
+    }
+
+    /// A process seen for the first time may have ancestors the table has
+    /// never seen either (they predate no event in scope: in task-sidecar
+    /// mode the kernel reports only the task). Read the missing ones from
+    /// /proc, oldest first so each links to its parent. Only on a miss.
+    fn fill_ancestors(&mut self, ppid: u32) {
+        let mut chain = Vec::new();
+        let mut next = ppid;
+        while next != 0 && chain.len() < MAX_LINEAGE && !self.current.contains_key(&next) {
+            let Ok(info) = procfs::read_process(&self.proc_root, next) else { break };
+            next = if info.pid == 1 { 0 } else { info.ppid };
+            chain.push(info);
+        }
+        for info in chain.into_iter().rev() {
+            let e = self.entry_from_info(info);
+            self.insert(e);
         }
     }
 

@@ -352,3 +352,22 @@ fn snapshot_names_users() {
 fn zero_capacity_is_rejected() {
     assert!(matches!(ProcessTable::with_boot_id(0, BOOT.into()), Err(ProcessError::ZeroCapacity)));
 }
+
+#[test]
+fn unseen_ancestors_are_filled_from_proc() {
+    // init(1) → shim(10) → runc(20) → app(30): the table has seen none of
+    // them (task-sidecar mode reports only the task's processes).
+    let dir = tempfile::tempdir().unwrap();
+    simple(dir.path(), 1, 0, 1);
+    simple(dir.path(), 10, 1, 5);
+    simple(dir.path(), 20, 10, 8);
+    simple(dir.path(), 30, 20, 9);
+    let mut t = table(10).with_proc_root(dir.path());
+    let tick = t.ns_per_tick();
+    t.observe(30, 9 * tick, 20, 1, "app", creds(0));
+    let (p, lineage) = t.snapshot(30).unwrap();
+    let pids: Vec<u32> = lineage.iter().map(|a| a.pid).collect();
+    assert_eq!(pids, [20, 10, 1]);
+    assert_eq!(p.parent_uuid, Some(lineage[0].uuid));
+    assert_eq!(lineage[0].parent_uuid, Some(lineage[1].uuid));
+}
