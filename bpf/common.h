@@ -67,6 +67,25 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } saker_prefixes SEC(".maps");
 
+/* cgroups that have had an exec: the first exec in a new cgroup (a container
+ * starting) wakes the reader at once, so user space can read the container's
+ * runtime state before a short-lived container is gone. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u64);
+	__type(value, __u8);
+} saker_seen_cgroups SEC(".maps");
+
+static __always_inline bool first_in_cgroup(__u64 cgroup_id)
+{
+	if (bpf_map_lookup_elem(&saker_seen_cgroups, &cgroup_id))
+		return false;
+	__u8 one = 1;
+	bpf_map_update_elem(&saker_seen_cgroups, &cgroup_id, &one, BPF_ANY);
+	return true;
+}
+
 /* Event build buffer. Strings are appended at an offset masked to
  * EV_OFF_MASK, so every write stays inside EV_BUF_SIZE. */
 #define EV_BUF_SIZE (32 * 1024)
@@ -163,6 +182,7 @@ struct ev {
 	__u8 *buf;  /* start of the record (the header) */
 	__u32 off;  /* end of what is written so far */
 	__u16 kind;
+	__u8 wake;  /* wake the reader now, whatever the batching says */
 };
 
 /* Fill the header from the current task. */
@@ -211,6 +231,7 @@ static __always_inline bool ev_begin(struct ev *e, __u16 kind, __u32 body_size, 
 		return false;
 	e->buf = b->data;
 	e->kind = kind;
+	e->wake = 0;
 	e->off = sizeof(struct saker_header) + body_size;
 	/* Bodies are small; clear them so unused fields are 0. */
 	__builtin_memset(b->data + sizeof(struct saker_header), 0, 256);
@@ -291,7 +312,7 @@ static __always_inline void ev_submit(struct ev *e)
 	/* off never passes EV_OFF_MASK + SAKER_STR_MAX; the mask tells the verifier. */
 	size &= (EV_BUF_SIZE - 1);
 	ev_header(e)->size = size;
-	if (cfg && bpf_ringbuf_query(&saker_events, BPF_RB_AVAIL_DATA) >= cfg->wakeup_bytes)
+	if (e->wake || (cfg && bpf_ringbuf_query(&saker_events, BPF_RB_AVAIL_DATA) >= cfg->wakeup_bytes))
 		flags = BPF_RB_FORCE_WAKEUP;
 	if (bpf_ringbuf_output(&saker_events, e->buf, size, flags))
 		count_loss(e->kind);

@@ -99,27 +99,47 @@ int process_exit_execveat(struct trace_event_raw_sys_exit *ctx)
 struct env_scan {
 	const char *ld_preload;
 	const char *ld_library_path;
+	const char *ecs_metadata_uri;
 };
+
+struct env_walk {
+	unsigned long at;
+	unsigned long end;
+	struct env_scan found;
+};
+
+/* One environment string per call; bpf_loop verifies this once instead of
+ * once per string. Returns 1 to stop. */
+static long env_step(__u32 i, void *arg)
+{
+	struct env_walk *w = arg;
+	struct path_buf *pb = path_buf(1);
+	if (!pb || w->at >= w->end)
+		return 1;
+	long n = bpf_probe_read_user_str(pb->data, PATH_HALF, (const void *)w->at);
+	if (n <= 0)
+		return 1;
+	if (pb->data[0] == 'L' && pb->data[1] == 'D' && pb->data[2] == '_') {
+		if (n > 11 && bytes_eq(pb->data, "LD_PRELOAD=", 11))
+			w->found.ld_preload = (const char *)w->at + 11;
+		else if (n > 16 && bytes_eq(pb->data, "LD_LIBRARY_PATH=", 16))
+			w->found.ld_library_path = (const char *)w->at + 16;
+	} else if (pb->data[0] == 'E' && pb->data[1] == 'C' && pb->data[2] == 'S' && n > 30 &&
+		   bytes_eq(pb->data, "ECS_CONTAINER_METADATA_URI_V4=", 30)) {
+		w->found.ecs_metadata_uri = (const char *)w->at + 30;
+	}
+	w->at += n;
+	return 0;
+}
 
 static __always_inline void scan_env(struct mm_struct *mm, struct env_scan *out)
 {
-	unsigned long at = BPF_CORE_READ(mm, env_start);
-	unsigned long end = BPF_CORE_READ(mm, env_end);
-	struct path_buf *pb = path_buf(1);
-	if (!pb)
-		return;
-	for (int i = 0; i < ENV_SCAN_MAX && at < end; i++) {
-		long n = bpf_probe_read_user_str(pb->data, PATH_HALF, (const void *)at);
-		if (n <= 0)
-			break;
-		if (pb->data[0] == 'L' && pb->data[1] == 'D' && pb->data[2] == '_') {
-			if (n > 11 && bytes_eq(pb->data, "LD_PRELOAD=", 11))
-				out->ld_preload = (const char *)at + 11;
-			else if (n > 16 && bytes_eq(pb->data, "LD_LIBRARY_PATH=", 16))
-				out->ld_library_path = (const char *)at + 16;
-		}
-		at += n;
-	}
+	struct env_walk w = {
+		.at = BPF_CORE_READ(mm, env_start),
+		.end = BPF_CORE_READ(mm, env_end),
+	};
+	bpf_loop(ENV_SCAN_MAX, env_step, &w, 0);
+	*out = w.found;
 }
 
 SEC("tp_btf/sched_process_exec")
@@ -203,7 +223,9 @@ int BPF_PROG(process_exec, struct task_struct *p, pid_t old_pid, struct linux_bi
 	scan_env(mm, &env);
 	x->ld_preload_len = ev_str_user(&e, env.ld_preload);
 	x->ld_library_path_len = ev_str_user(&e, env.ld_library_path);
+	x->ecs_metadata_uri_len = ev_str_user(&e, env.ecs_metadata_uri);
 
+	e.wake = first_in_cgroup(ev_header(&e)->cgroup_id);
 	ev_submit(&e);
 	return 0;
 }
@@ -309,3 +331,27 @@ CRED_HOOKS(setregid, SAKER_CRED_SETREGID, 2)
 CRED_HOOKS(setresgid, SAKER_CRED_SETRESGID, 3)
 CRED_HOOKS(setfsgid, SAKER_CRED_SETFSGID, 1)
 CRED_HOOKS(capset, SAKER_CRED_CAPSET, 2)
+
+/* ---- cgroup creation (for attribution) ---- */
+
+SEC("tp_btf/cgroup_mkdir")
+int BPF_PROG(process_cgroup_mkdir, struct cgroup *cgrp, const char *path)
+{
+	/* Only the cgroup2 hierarchy (hierarchy id 0): its ids are the ones
+	 * events carry. Not subject to the self-filter or the task scope:
+	 * attribution needs every container's cgroup. */
+	if (BPF_CORE_READ(cgrp, root, hierarchy_id) != 0)
+		return 0;
+	struct saker_config *cfg = saker_cfg();
+	if (!cfg || !(cfg->kind_mask & (1ULL << SAKER_KIND_CGROUP_MKDIR)))
+		return 0;
+	struct ev e;
+	if (!ev_start(&e, SAKER_KIND_CGROUP_MKDIR, sizeof(struct saker_cgroup)))
+		return 0;
+	struct saker_cgroup *c = ev_body(&e, struct saker_cgroup);
+	c->cgroup_id = BPF_CORE_READ(cgrp, kn, id);
+	c->level = BPF_CORE_READ(cgrp, level);
+	c->path_len = ev_str_kernel(&e, path);
+	ev_submit(&e);
+	return 0;
+}

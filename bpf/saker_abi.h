@@ -49,6 +49,7 @@ enum saker_kind {
 	SAKER_KIND_MEMFD_CREATE = 45,
 	SAKER_KIND_BPF_LOAD = 46,
 	SAKER_KIND_LIBRARY_LOAD = 47,
+	SAKER_KIND_CGROUP_MKDIR = 50, /* internal: a cgroup2 directory was created */
 	SAKER_KIND_MAX = 64,
 };
 
@@ -89,7 +90,9 @@ struct saker_header {
 
 /* process.exec; a failed execve is reported from sys_exit with result < 0,
  * filename and argv, and no exe. Strings: filename, exe, interp, argv (NUL
- * separated), cwd, ld_preload, ld_library_path. */
+ * separated), cwd, ld_preload, ld_library_path, ecs_metadata_uri (the
+ * ECS_CONTAINER_METADATA_URI_V4 value: read here because a short-lived
+ * container's environment is gone before user space could read it). */
 struct saker_exec {
 	__u64 exe_ino;
 	__u32 exe_dev;
@@ -106,7 +109,8 @@ struct saker_exec {
 	__u16 cwd_len;
 	__u16 ld_preload_len;
 	__u16 ld_library_path_len;
-	__u16 _pad[3];
+	__u16 ecs_metadata_uri_len;
+	__u16 _pad[2];
 };
 
 /* process.exit: the thread group leader exits. */
@@ -266,6 +270,18 @@ struct saker_library {
 	__u32 dev;
 	__u32 prot;
 	__u32 mmap_flags;
+	__u16 path_len;
+	__u16 _pad;
+};
+
+/* cgroup.mkdir (internal, not an event kind users see): a cgroup2 directory
+ * was created. Attribution learns id -> path in stream order from it, so a
+ * container's events resolve even when the container (and its cgroup) is
+ * gone by the time user space reads them. String: path (relative to the
+ * cgroup2 root). */
+struct saker_cgroup {
+	__u64 cgroup_id;
+	__u32 level;
 	__u16 path_len;
 	__u16 _pad;
 };

@@ -41,6 +41,8 @@ pub enum Body {
         cwd: Bytes,
         ld_preload: Bytes,
         ld_library_path: Bytes,
+        /// `ECS_CONTAINER_METADATA_URI_V4` from the new environment.
+        ecs_metadata_uri: Bytes,
     },
     Exit(raw::Exit),
     Fork(raw::Fork),
@@ -83,6 +85,11 @@ pub enum Body {
     BpfLoad(raw::BpfLoad),
     Library {
         raw: raw::Library,
+        path: Bytes,
+    },
+    /// Internal: a cgroup2 directory was created.
+    CgroupMkdir {
+        raw: raw::Cgroup,
         path: Bytes,
     },
 }
@@ -133,6 +140,7 @@ pub fn decode(record: &[u8]) -> Result<Record, DecodeError> {
                 cwd: s.take(x.cwd_len)?,
                 ld_preload: s.take(x.ld_preload_len)?,
                 ld_library_path: s.take(x.ld_library_path_len)?,
+                ecs_metadata_uri: s.take(x.ecs_metadata_uri_len)?,
             }
         }
         kind::PROCESS_EXIT => Body::Exit(body(rest, "exit body")?.0),
@@ -190,6 +198,11 @@ pub fn decode(record: &[u8]) -> Result<Record, DecodeError> {
             let (x, rest) = body::<raw::Library>(rest, "library body")?;
             let mut s = Strings { rest, kind: k };
             Body::Library { raw: x, path: s.take(x.path_len)? }
+        }
+        kind::CGROUP_MKDIR => {
+            let (x, rest) = body::<raw::Cgroup>(rest, "cgroup body")?;
+            let mut s = Strings { rest, kind: k };
+            Body::CgroupMkdir { raw: x, path: s.take(x.path_len)? }
         }
         other => return Err(DecodeError::UnknownKind(other)),
     };

@@ -25,6 +25,8 @@ pub mod kind {
     pub const MEMFD_CREATE: u16 = 45;
     pub const BPF_LOAD: u16 = 46;
     pub const LIBRARY_LOAD: u16 = 47;
+    /// Internal: a cgroup2 directory was created (attribution input).
+    pub const CGROUP_MKDIR: u16 = 50;
     /// Kinds are bits of a u64 mask and indexes of the loss table.
     pub const MAX: u16 = 64;
 
@@ -52,6 +54,7 @@ pub mod kind {
         MEMFD_CREATE,
         BPF_LOAD,
         LIBRARY_LOAD,
+        CGROUP_MKDIR,
     ];
 }
 
@@ -122,7 +125,8 @@ pub struct Exec {
     pub cwd_len: u16,
     pub ld_preload_len: u16,
     pub ld_library_path_len: u16,
-    pub _pad: [u16; 3],
+    pub ecs_metadata_uri_len: u16,
+    pub _pad: [u16; 2],
 }
 
 #[repr(C)]
@@ -270,6 +274,15 @@ pub struct Library {
     pub _pad: u16,
 }
 
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Cgroup {
+    pub cgroup_id: u64,
+    pub level: u32,
+    pub path_len: u16,
+    pub _pad: u16,
+}
+
 /// `struct saker_config`: the one entry of the `saker_config` map.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
@@ -341,6 +354,7 @@ plain! {
     Memfd = 8,
     BpfLoad = 24,
     Library = 24,
+    Cgroup = 16,
     Config = 24,
     PrefixKey = 4 + PREFIX_MAX,
     PrefixValue = 8 + BASENAME_MAX,

@@ -10,6 +10,8 @@ pub enum AgentError {
     Enrich(#[from] saker_enrich::EnrichError),
     #[error(transparent)]
     Scope(#[from] crate::scope::ScopeError),
+    #[error("workload attribution: {0}")]
+    Workload(#[from] saker_workload::ResolverError),
     #[error("writing events to {sink}: {source}")]
     Sink { sink: String, source: std::io::Error },
     #[error("the sensor thread ended before reporting whether it loaded")]

@@ -56,7 +56,9 @@ impl KindFilter {
 /// The kernel enable mask for a filter. Process lifecycle kinds stay on
 /// whatever is asked: the process table (lineage) is built from them.
 pub fn abi_kind_mask(filter: &KindFilter) -> u64 {
-    let mut mask = (1u64 << abi::PROCESS_EXEC) | (1 << abi::PROCESS_EXIT) | (1 << abi::PROCESS_FORK);
+    // Internal inputs too: cgroup creation feeds attribution.
+    let mut mask =
+        (1u64 << abi::PROCESS_EXEC) | (1 << abi::PROCESS_EXIT) | (1 << abi::PROCESS_FORK) | (1 << abi::CGROUP_MKDIR);
     for k in Kind::ALL {
         if filter.allows(*k)
             && let Some(a) = abi_kind(*k)

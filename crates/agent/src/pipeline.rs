@@ -5,10 +5,11 @@ use crate::loss::{LossTracker, UserCounters};
 use crate::scope::TaskScope;
 use crate::{AgentError, KindFilter, Sink};
 use crossbeam_channel::{Receiver, Sender, bounded};
-use saker_abi::Record;
+use saker_abi::{Body, Record};
 use saker_enrich::{EnrichConfig, Enricher};
 use saker_model::{Event, Kind, Payload};
 use saker_sensor::{KernelLossCount, Sensor, SensorConfig};
+use saker_workload::{Resolver, ResolverConfig, Workload};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -29,6 +30,9 @@ pub struct AgentConfig {
     /// Task-sidecar mode: watch only this task's containers (filtered in
     /// the kernel). `None`: host mode.
     pub scope: Option<TaskScope>,
+    /// Attribute events to containers, ECS tasks and Kubernetes pods;
+    /// `None` turns attribution off.
+    pub workload: Option<ResolverConfig>,
 }
 
 impl Default for AgentConfig {
@@ -40,17 +44,16 @@ impl Default for AgentConfig {
             loss_interval: Duration::from_secs(5),
             loss_report_every: Duration::from_secs(60),
             scope: None,
+            workload: Some(ResolverConfig::default()),
         }
     }
 }
 
 enum SensorMsg {
-    Batch(Vec<Record>),
+    /// Records with the workload of their cgroup, resolved as they arrive.
+    Batch(Vec<(Record, Option<Arc<Workload>>)>),
     /// Cumulative kernel loss and undecodable-record counts.
-    Loss {
-        kernel: Vec<KernelLossCount>,
-        undecodable: u64,
-    },
+    Loss { kernel: Vec<KernelLossCount>, undecodable: u64 },
 }
 
 /// A started agent. Dropping it does not stop it: call [`RunningAgent::stop`]
@@ -105,9 +108,10 @@ pub fn start(
     let sensor_cfg = cfg.sensor.clone();
     let sensor_stop = Arc::clone(&stop);
     let loss_interval = cfg.loss_interval;
+    let mut workloads = cfg.workload.clone().map(Resolver::new).transpose()?;
     let sensor = std::thread::Builder::new()
         .name("saker-sensor".into())
-        .spawn(move || sensor_thread(&sensor_cfg, loss_interval, &tx, &ready_tx, &sensor_stop))
+        .spawn(move || sensor_thread(&sensor_cfg, workloads.as_mut(), loss_interval, &tx, &ready_tx, &sensor_stop))
         .map_err(|source| AgentError::Thread { name: "saker-sensor", source })?;
 
     let attached = match ready_rx.recv() {
@@ -134,6 +138,7 @@ pub fn start(
 
 fn sensor_thread(
     cfg: &SensorConfig,
+    mut workloads: Option<&mut Resolver>,
     loss_interval: Duration,
     tx: &Sender<SensorMsg>,
     ready: &Sender<Result<Vec<String>, AgentError>>,
@@ -155,7 +160,17 @@ fn sensor_thread(
         let stopping = stop.load(Ordering::SeqCst);
         let (records, errors) = sensor.poll()?;
         undecodable += errors;
-        if !records.is_empty() && tx.send(SensorMsg::Batch(records)).is_err() {
+        // Attribution happens here, as records arrive, not behind the
+        // pipeline's backlog: a short-lived container's runtime state is
+        // only on disk for milliseconds.
+        let batch: Vec<_> = records
+            .into_iter()
+            .map(|rec| {
+                let workload = workloads.as_deref_mut().and_then(|r| attribute(r, &rec));
+                (rec, workload)
+            })
+            .collect();
+        if !batch.is_empty() && tx.send(SensorMsg::Batch(batch)).is_err() {
             break; // pipeline gone
         }
         if stopping || last_loss_check.elapsed() >= loss_interval {
@@ -172,6 +187,23 @@ fn sensor_thread(
     Ok(())
 }
 
+/// The workload of a record's cgroup. An exec also tells the resolver the
+/// ECS metadata URI its environment carried (read in the kernel at exec).
+fn attribute(resolver: &mut Resolver, rec: &Record) -> Option<Arc<Workload>> {
+    let h = &rec.header;
+    match &rec.body {
+        Body::Exec { ecs_metadata_uri, .. } if !ecs_metadata_uri.is_empty() => {
+            resolver.note_metadata_uri(h.cgroup_id, String::from_utf8_lossy(ecs_metadata_uri).into_owned());
+        }
+        Body::CgroupMkdir { raw, path } => {
+            resolver.note_cgroup(raw.cgroup_id, String::from_utf8_lossy(path).into_owned());
+            return None;
+        }
+        _ => {}
+    }
+    resolver.resolve(h.cgroup_id, h.pid, h.kind == saker_abi::raw::kind::PROCESS_EXEC)
+}
+
 fn pipeline_thread(
     enricher: &mut Enricher,
     kinds: &KindFilter,
@@ -184,8 +216,8 @@ fn pipeline_thread(
     for msg in rx.iter() {
         match msg {
             SensorMsg::Batch(records) => {
-                for rec in &records {
-                    if let Some(ev) = enricher.enrich(rec)
+                for (rec, workload) in &records {
+                    if let Some(ev) = enricher.enrich(rec, workload.as_deref())
                         && kinds.allows(ev.kind)
                     {
                         emit(sinks, &ev)?;

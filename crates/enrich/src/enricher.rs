@@ -1,11 +1,13 @@
 //! The enrich stage: keeps the process table current from the event stream
 //! and attaches process, lineage and task context to every event.
 
-use crate::payload::{convert, split_argv, text};
+use crate::payload::{NotAnEvent, convert, split_argv, text};
 use crate::process::{BootClock, ExeHasher, ExeHint, ExecUpdate, ProcessError, ProcessTable};
 use saker_abi::raw::kind;
 use saker_abi::{Body, Record, c_str};
-use saker_model::{Creds, Event, Payload, TaskContext};
+use saker_model::{Creds, Event, Host, Payload, TaskContext};
+use saker_workload::Workload;
+use saker_workload::host::{HostConfig, HostIdentity};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
@@ -18,11 +20,19 @@ pub struct EnrichConfig {
     pub proc_root: PathBuf,
     /// Hash executables (SHA-256, off the hot path).
     pub hash_executables: bool,
+    /// Ask EC2's instance metadata service for the instance id — only ever
+    /// when the machine's DMI data says it is an EC2 instance.
+    pub ec2_instance_id: bool,
 }
 
 impl Default for EnrichConfig {
     fn default() -> Self {
-        EnrichConfig { max_processes: 32768, proc_root: PathBuf::from("/proc"), hash_executables: true }
+        EnrichConfig {
+            max_processes: 32768,
+            proc_root: PathBuf::from("/proc"),
+            hash_executables: true,
+            ec2_instance_id: true,
+        }
     }
 }
 
@@ -48,6 +58,7 @@ pub struct Enricher {
     /// The agent's mount namespace (inode): paths from events in it name
     /// files the agent can open too.
     own_mnt_ns: u32,
+    host: Host,
 }
 
 impl Enricher {
@@ -59,7 +70,8 @@ impl Enricher {
         tracing::info!(processes = seeded, "process table seeded from /proc");
         let hasher = if cfg.hash_executables { Some(ExeHasher::spawn()) } else { None };
         let own_mnt_ns = std::fs::metadata(cfg.proc_root.join("self/ns/mnt")).map_or(0, |m| m.ino() as u32);
-        Ok(Enricher { procs, hasher, clock: BootClock::now(), dns_parse_errors: 0, own_mnt_ns })
+        let host = HostIdentity::detect_with(&HostConfig { ec2_imds: cfg.ec2_instance_id, ..HostConfig::default() });
+        Ok(Enricher { procs, hasher, clock: BootClock::now(), dns_parse_errors: 0, own_mnt_ns, host: host.to_host() })
     }
 
     pub fn stats(&self) -> EnrichStats {
@@ -76,12 +88,14 @@ impl Enricher {
     }
 
     /// Turn one record into an event; `None` when the record carries nothing
-    /// reportable (counted in [`EnrichStats`]).
-    pub fn enrich(&mut self, rec: &Record) -> Option<Event> {
+    /// reportable (counted in [`EnrichStats`]). `workload` is the record's
+    /// cgroup attribution, resolved upstream as records arrive.
+    pub fn enrich(&mut self, rec: &Record, workload: Option<&Workload>) -> Option<Event> {
         let h = &rec.header;
         let (kind, mut payload) = match convert(h.kind, &rec.body) {
             Ok(converted) => converted,
-            Err(e) => {
+            Err(NotAnEvent::Internal) => return None, // attribution input, not an event
+            Err(NotAnEvent::BadDns(e)) => {
                 self.dns_parse_errors += 1;
                 tracing::debug!(error = %e, pid = h.pid, "DNS payload not parsed");
                 return None;
@@ -135,10 +149,10 @@ impl Enricher {
             result: has_result(h.kind).then_some(h.result),
             process,
             lineage,
-            container: None,
-            ecs: None,
-            kubernetes: None,
-            host: None,
+            container: workload.and_then(|w| w.container.clone()),
+            ecs: workload.and_then(|w| w.ecs.clone()),
+            kubernetes: workload.and_then(|w| w.kubernetes.clone()),
+            host: Some(self.host.clone()),
             task,
             payload,
         })

@@ -26,14 +26,28 @@ pub(crate) fn split_argv(block: &[u8]) -> Vec<String> {
     block.split(|&b| b == 0).map(text).collect()
 }
 
-/// The kind and payload of a record; the only failure is a DNS payload
-/// that does not parse.
-pub(crate) fn convert(header_kind: u16, body: &Body) -> Result<(Kind, Payload), dns::DnsParseError> {
-    fn ok(k: Kind, p: Payload) -> Result<(Kind, Payload), dns::DnsParseError> {
+/// Why a record yields no event.
+#[derive(Debug)]
+pub(crate) enum NotAnEvent {
+    /// A DNS payload that does not parse.
+    BadDns(dns::DnsParseError),
+    /// A record for the agent itself (cgroup creation, for attribution).
+    Internal,
+}
+
+impl From<dns::DnsParseError> for NotAnEvent {
+    fn from(e: dns::DnsParseError) -> Self {
+        NotAnEvent::BadDns(e)
+    }
+}
+
+/// The kind and payload of a record.
+pub(crate) fn convert(header_kind: u16, body: &Body) -> Result<(Kind, Payload), NotAnEvent> {
+    fn ok(k: Kind, p: Payload) -> Result<(Kind, Payload), NotAnEvent> {
         Ok((k, p))
     }
     match body {
-        Body::Exec { raw, filename, exe, interp, argv, cwd, ld_preload, ld_library_path } => {
+        Body::Exec { raw, filename, exe, interp, argv, cwd, ld_preload, ld_library_path, .. } => {
             let script = (!interp.is_empty()).then(|| text(filename));
             ok(
                 Kind::ProcessExec,
@@ -182,6 +196,7 @@ pub(crate) fn convert(header_kind: u16, body: &Body) -> Result<(Kind, Payload), 
                 prog_name: c_str(&b.prog_name),
             }),
         ),
+        Body::CgroupMkdir { .. } => Err(NotAnEvent::Internal),
         Body::Library { raw, path } => ok(
             Kind::LibraryLoad,
             Payload::Library(LibraryInfo { path: text(path), prot: raw.prot, flags: raw.mmap_flags, inode: raw.ino }),

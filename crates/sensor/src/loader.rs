@@ -15,7 +15,9 @@ use std::time::Duration;
 /// its kinds is enabled.
 fn area_kinds(area: &str) -> &'static [u16] {
     match area {
-        "process" => &[kind::PROCESS_EXEC, kind::PROCESS_EXIT, kind::PROCESS_FORK, kind::PROCESS_CRED],
+        "process" => {
+            &[kind::PROCESS_EXEC, kind::PROCESS_EXIT, kind::PROCESS_FORK, kind::PROCESS_CRED, kind::CGROUP_MKDIR]
+        }
         "file" => &[
             kind::FILE_WRITE,
             kind::FILE_RENAME,

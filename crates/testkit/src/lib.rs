@@ -80,6 +80,10 @@ pub fn harness() -> Option<&'static Harness> {
 pub fn start(mut cfg: AgentConfig) -> Result<Harness, String> {
     let _ = std::fs::create_dir_all(WATCHED_DIR);
     cfg.sensor.paths.push(PathInterest::prefix(WATCHED_DIR));
+    // The ECS metadata endpoint stand-in listens on loopback.
+    if let Some(w) = &mut cfg.workload {
+        w.ecs_allowed_hosts.push(std::net::Ipv4Addr::LOCALHOST.into());
+    }
     let events: Shared = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
     let sink_events = Arc::clone(&events);
     let me = std::process::id();
@@ -125,7 +129,7 @@ impl Harness {
     pub fn expect_within(&self, wait: Duration, what: &str, pred: impl Fn(&Event) -> bool) -> Event {
         let (lock, cv) = &*self.events;
         let deadline = Instant::now() + wait;
-        let mut events = lock.lock().expect("event lock");
+        let mut events = lock.lock().unwrap_or_else(|p| p.into_inner());
         loop {
             if let Some(ev) = events.iter().find(|e| pred(e)) {
                 return ev.clone();
@@ -133,23 +137,25 @@ impl Harness {
             let now = Instant::now();
             if now >= deadline {
                 let recent: Vec<String> =
-                    events.iter().rev().take(40).map(|e| serde_json::to_string(e).unwrap_or_default()).collect();
+                    events.iter().rev().take(20).map(|e| serde_json::to_string(e).unwrap_or_default()).collect();
+                // Release the lock before panicking: other tests share it.
+                drop(events);
                 panic!("no event: {what}\nlast events seen (newest first):\n{}", recent.join("\n"));
             }
-            events = cv.wait_timeout(events, deadline - now).expect("event lock").0;
+            events = cv.wait_timeout(events, deadline - now).unwrap_or_else(|p| p.into_inner()).0;
         }
     }
 
     /// The first event so far matching `pred`, without waiting.
     pub fn find(&self, pred: impl Fn(&Event) -> bool) -> Option<Event> {
         let (lock, _) = &*self.events;
-        lock.lock().expect("event lock").iter().find(|e| pred(e)).cloned()
+        lock.lock().unwrap_or_else(|p| p.into_inner()).iter().find(|e| pred(e)).cloned()
     }
 
     /// All events of the process `pid` so far.
     pub fn events_of(&self, pid: u32) -> Vec<Event> {
         let (lock, _) = &*self.events;
-        let events = lock.lock().expect("event lock");
+        let events = lock.lock().unwrap_or_else(|p| p.into_inner());
         events.iter().filter(|e| e.process.as_ref().is_some_and(|p| p.pid == pid)).cloned().collect()
     }
 }

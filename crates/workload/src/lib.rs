@@ -13,5 +13,8 @@ pub mod docker;
 pub mod ecs_metadata;
 pub mod host;
 pub mod identity;
+mod resolver;
 pub mod runc;
 pub mod runtime;
+
+pub use resolver::{Resolver, ResolverConfig, ResolverError, Workload};
