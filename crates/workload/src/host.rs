@@ -16,7 +16,7 @@ use std::time::Duration;
 use saker_model::Host;
 use serde::Deserialize;
 
-use crate::ecs_metadata::http::{self, HttpError};
+use crate::http::{self, HttpError};
 
 /// The IMDS address (IPv4 link-local).
 pub const IMDS_BASE_URL: &str = "http://169.254.169.254";

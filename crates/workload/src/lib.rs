@@ -12,6 +12,7 @@ pub mod cgroup;
 pub mod docker;
 pub mod ecs_metadata;
 pub mod host;
+pub mod http;
 pub mod identity;
 mod resolver;
 pub mod runc;
