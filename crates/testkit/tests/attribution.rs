@@ -44,9 +44,12 @@ fn two_ecs_tasks_every_kind_carries_its_own_task() {
     // exec, file write, a connect and a DNS query from inside each container.
     // Each container connects to its own (closed) loopback port, so events
     // tell the containers apart by payload, not by the attribution under test.
+    // The short sleep keeps runc's state (the labels' source) on disk past
+    // the first exec even on a loaded machine; short-lived containers are
+    // the churn test's subject.
     let script = |tag: &str, port: u16| {
         format!(
-            "touch /etc/saker-{tag}; nc -w 1 127.0.0.1 {port} </dev/null; nslookup {tag}.saker-test.example {}; exec /bin/echo {tag}",
+            "sleep 0.2; touch /etc/saker-{tag}; nc -w 1 127.0.0.1 {port} </dev/null; nslookup {tag}.saker-test.example {}; exec /bin/echo {tag}",
             resolver.trim_end_matches(":53")
         )
     };
