@@ -44,6 +44,8 @@ pub struct ResolverConfig {
     pub runc_roots: Vec<PathBuf>,
     /// The Docker Engine API socket (used only if it exists).
     pub docker_socket: PathBuf,
+    /// Podman's API socket (Docker-compatible; used only if it exists).
+    pub podman_socket: PathBuf,
     /// Ask the ECS task metadata endpoint named in a container's environment.
     pub ecs_metadata: bool,
     /// Addresses the metadata endpoint may have besides the ECS agent's
@@ -63,6 +65,7 @@ impl Default for ResolverConfig {
             proc_root: PathBuf::from("/proc"),
             runc_roots: Vec::new(),
             docker_socket: PathBuf::from(docker::DEFAULT_SOCKET),
+            podman_socket: PathBuf::from(PODMAN_SOCKET),
             ecs_metadata: true,
             ecs_allowed_hosts: Vec::new(),
             own_metadata_uri: None,
@@ -87,6 +90,7 @@ pub struct Resolver {
     cgroups: CgroupResolver,
     runc: RuncIndex,
     docker: Option<DockerClient>,
+    podman: Option<DockerClient>,
     tasks: Option<TaskCache>,
     cache: LruCache<u64, Cached>,
     /// ECS metadata URIs seen in exec events, by cgroup id: the kernel reads
@@ -103,6 +107,9 @@ pub enum ResolverError {
     Cgroup(#[from] CgroupError),
 }
 
+/// Podman's system service socket (rootful).
+pub const PODMAN_SOCKET: &str = "/run/podman/podman.sock";
+
 /// Later events that may rebuild an incomplete answer.
 const RETRIES: u8 = 3;
 
@@ -111,13 +118,14 @@ impl Resolver {
         let cgroups = CgroupResolver::new(CgroupConfig::default())?;
         let runc = RuncIndex::new(cgroups.root().to_path_buf(), cfg.runc_roots.clone());
         let docker = cfg.docker_socket.exists().then(|| DockerClient::new(&cfg.docker_socket, docker_timeout()));
+        let podman = cfg.podman_socket.exists().then(|| DockerClient::new(&cfg.podman_socket, docker_timeout()));
         let tasks = cfg
             .ecs_metadata
             .then(|| cfg.ecs_allowed_hosts.iter().fold(TaskCache::default(), |cache, host| cache.allow_host(*host)));
         let cache = LruCache::new(NonZeroUsize::new(cfg.capacity).unwrap_or(NonZeroUsize::MIN));
         let metadata_uris = LruCache::new(NonZeroUsize::new(cfg.capacity).unwrap_or(NonZeroUsize::MIN));
         let known_paths = LruCache::new(NonZeroUsize::new(cfg.capacity).unwrap_or(NonZeroUsize::MIN));
-        Ok(Resolver { cfg, cgroups, runc, docker, tasks, cache, metadata_uris, known_paths })
+        Ok(Resolver { cfg, cgroups, runc, docker, podman, tasks, cache, metadata_uris, known_paths })
     }
 
     /// The kernel created cgroup `cgroup_id` at `path` (relative to the
@@ -207,9 +215,14 @@ impl Resolver {
             image_id: image_id_from_labels(&labels),
             labels,
         };
-        if matches!(runtime, Some(Runtime::Docker) | None)
-            && let Some(d) = &self.docker
-        {
+        // Docker's API, or podman's Docker-compatible one, for the container's
+        // name, image and labels.
+        let api = match runtime {
+            Some(Runtime::Docker) | None => self.docker.as_ref(),
+            Some(Runtime::Podman) => self.podman.as_ref(),
+            _ => None,
+        };
+        if let Some(d) = api {
             match d.inspect(&container.id) {
                 Ok(Some(info)) => {
                     from_runtime = true;
@@ -268,4 +281,75 @@ fn looks_ecs(path: &str) -> bool {
 
 fn docker_timeout() -> std::time::Duration {
     std::time::Duration::from_millis(500)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::os::unix::fs::MetadataExt;
+
+    /// A unix-socket stand-in answering `GET /containers/<id>/json` once with
+    /// the documented inspect shape (no Docker or podman service runs here).
+    fn api_stand_in(path: &std::path::Path, id: &str) -> std::thread::JoinHandle<String> {
+        let listener = std::os::unix::net::UnixListener::bind(path).unwrap();
+        let body = serde_json::json!({
+            "Id": id, "Name": "/shop-web", "Image": "sha256:5d0da3dc976460b72c77d94c8a1ad043720b0416bfc16c52c45d4847e53fadb6",
+            "Config": { "Image": "docker.io/shop/web:1.4", "Labels": { "team": "payments" } }
+        })
+        .to_string();
+        std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut req = Vec::new();
+            let mut b = [0u8; 512];
+            while !req.ends_with(b"\r\n\r\n") {
+                let n = s.read(&mut b).unwrap();
+                req.extend_from_slice(&b[..n]);
+            }
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            s.write_all(reply.as_bytes()).unwrap();
+            String::from_utf8(req).unwrap()
+        })
+    }
+
+    #[test]
+    fn podman_container_gets_name_image_and_labels_from_its_api() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            assert!(std::env::var("SAKER_REQUIRE_PRIVILEGED").as_deref() != Ok("1"), "privileged test not run as root");
+            eprintln!("SKIPPED (LOUDLY): creating cgroups needs root");
+            return;
+        }
+        let id = format!("{:0>64}", format!("{:x}", std::process::id()));
+        let cgroups = CgroupResolver::new(CgroupConfig::default()).unwrap();
+        let scope =
+            cgroups.root().join(format!("saker-test-{}.slice", std::process::id())).join(format!("libpod-{id}.scope"));
+        std::fs::create_dir_all(&scope).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let socket = tmp.path().join("podman.sock");
+        let server = api_stand_in(&socket, &id);
+        let cfg = ResolverConfig {
+            podman_socket: socket,
+            docker_socket: tmp.path().join("no-docker.sock"),
+            ecs_metadata: false,
+            ..ResolverConfig::default()
+        };
+        let mut r = Resolver::new(cfg).unwrap();
+        let cgroup_id = std::fs::metadata(&scope).unwrap().ino();
+        let w = r.resolve(cgroup_id, 0, true).expect("a podman container");
+        let request = server.join().unwrap();
+        let c = w.container.as_ref().unwrap();
+        assert_eq!(c.id, id);
+        assert_eq!(c.runtime.as_deref(), Some("podman"));
+        assert_eq!(c.name.as_deref(), Some("shop-web"));
+        assert_eq!(c.image.as_deref(), Some("docker.io/shop/web:1.4"));
+        assert!(c.image_id.as_deref().is_some_and(|i| i.starts_with("sha256:")));
+        assert_eq!(c.labels.get("team").map(String::as_str), Some("payments"));
+        assert!(request.starts_with(&format!("GET /containers/{id}/json")), "{request}");
+        let _ = std::fs::remove_dir(&scope);
+        let _ = std::fs::remove_dir(scope.parent().unwrap());
+    }
 }
