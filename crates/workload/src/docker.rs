@@ -1,17 +1,17 @@
 //! A minimal Docker Engine API client: `GET /containers/<id>/json` over the
 //! daemon's unix socket, for a container's name, image and labels.
 //!
-//! Written by hand (HTTP/1.1 over `UnixStream`) because that one request is
-//! all attribution needs. The socket is the daemon's, but the labels and names
+//! One request is all attribution needs; it goes through [`crate::http`]'s
+//! client over the unix socket. The socket is the daemon's, but the labels and names
 //! in the answer were chosen by whoever started the container: the response is
 //! parsed as untrusted input, bounded in size and time. No daemon (no socket,
 //! or nothing listening) is `Ok(None)` and costs one failed `connect`.
 
+use crate::http::{self, HttpError};
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -26,14 +26,8 @@ const MAX_RESPONSE: usize = 4 << 20;
 pub enum DockerError {
     #[error("not a valid container id or name: {0:?}")]
     BadId(String),
-    #[error("docker socket {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
-    #[error("docker API request timed out")]
-    Timeout,
-    #[error("malformed HTTP response: {0}")]
-    Http(&'static str),
-    #[error("docker API answered {status}")]
-    Status { status: u16 },
+    #[error("container API: {0}")]
+    Http(#[from] HttpError),
     #[error("inspect document is not valid: {0}")]
     Json(#[from] serde_json::Error),
 }
@@ -86,130 +80,16 @@ impl DockerClient {
         if !valid {
             return Err(DockerError::BadId(id.chars().take(80).collect()));
         }
-        let io = |source| DockerError::Io { path: self.socket.clone(), source };
-        let mut stream = match UnixStream::connect(&self.socket) {
-            Ok(s) => s,
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused) => {
-                return Ok(None);
+        match http::get_unix(&self.socket, &format!("/containers/{id}/json"), self.timeout, MAX_RESPONSE) {
+            Ok(body) => parse_inspect(&body).map(Some),
+            // No daemon listening, or no such container.
+            Err(HttpError::Connect { source, .. })
+                if matches!(source.kind(), ErrorKind::NotFound | ErrorKind::ConnectionRefused) =>
+            {
+                Ok(None)
             }
-            Err(e) => return Err(io(e)),
-        };
-        let deadline = Instant::now() + self.timeout;
-        stream.set_write_timeout(Some(self.timeout)).map_err(io)?;
-        let request = format!("GET /containers/{id}/json HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n");
-        stream.write_all(request.as_bytes()).map_err(io)?;
-
-        let mut buf = Vec::new();
-        let mut chunk = [0u8; 16 * 1024];
-        let response = loop {
-            let left = deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero());
-            let left = left.ok_or(DockerError::Timeout)?;
-            stream.set_read_timeout(Some(left)).map_err(io)?;
-            let n = match stream.read(&mut chunk) {
-                Ok(n) => n,
-                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
-                    return Err(DockerError::Timeout);
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(io(e)),
-            };
-            buf.extend_from_slice(&chunk[..n]);
-            if buf.len() > MAX_RESPONSE {
-                return Err(DockerError::Http("response too large"));
-            }
-            if let Some(r) = parse_response(&buf, n == 0)? {
-                break r;
-            }
-            if n == 0 {
-                return Err(DockerError::Http("connection closed mid-response"));
-            }
-        };
-        match response.status {
-            200 => parse_inspect(&response.body).map(Some),
-            404 => Ok(None),
-            status => Err(DockerError::Status { status }),
-        }
-    }
-}
-
-/// A complete HTTP response.
-#[derive(Debug, PartialEq, Eq)]
-pub struct HttpResponse {
-    pub status: u16,
-    pub body: Vec<u8>,
-}
-
-/// Parse an HTTP/1.x response from what has arrived so far. `Ok(None)`: not
-/// complete yet. `eof`: the peer closed, so a body without length ends here.
-pub fn parse_response(buf: &[u8], eof: bool) -> Result<Option<HttpResponse>, DockerError> {
-    let Some(head_end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return Ok(None);
-    };
-    let head = std::str::from_utf8(&buf[..head_end]).map_err(|_| DockerError::Http("header is not UTF-8"))?;
-    let rest = &buf[head_end + 4..];
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap_or_default();
-    let mut words = status_line.split(' ');
-    if !words.next().is_some_and(|v| v.starts_with("HTTP/1.")) {
-        return Err(DockerError::Http("not an HTTP/1.x status line"));
-    }
-    let status = words.next().and_then(|s| s.parse::<u16>().ok()).ok_or(DockerError::Http("bad status code"))?;
-    let mut content_length = None;
-    let mut chunked = false;
-    for line in lines {
-        let (name, value) = line.split_once(':').ok_or(DockerError::Http("bad header line"))?;
-        let value = value.trim();
-        if name.eq_ignore_ascii_case("content-length") {
-            content_length = Some(value.parse::<usize>().map_err(|_| DockerError::Http("bad Content-Length"))?);
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            chunked = value.to_ascii_lowercase().split(',').any(|v| v.trim() == "chunked");
-        }
-    }
-    let body = if chunked {
-        match dechunk(rest)? {
-            Some(body) => body,
-            None => return Ok(None),
-        }
-    } else if let Some(len) = content_length {
-        if len > MAX_RESPONSE {
-            return Err(DockerError::Http("response too large"));
-        }
-        match rest.get(..len) {
-            Some(body) => body.to_vec(),
-            None => return Ok(None),
-        }
-    } else if status == 204 || status == 304 || (100..200).contains(&status) {
-        Vec::new()
-    } else if eof {
-        rest.to_vec()
-    } else {
-        return Ok(None);
-    };
-    Ok(Some(HttpResponse { status, body }))
-}
-
-/// Decode a chunked body; `Ok(None)` until the last chunk has arrived.
-fn dechunk(mut rest: &[u8]) -> Result<Option<Vec<u8>>, DockerError> {
-    let mut body = Vec::new();
-    loop {
-        let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") else { return Ok(None) };
-        let line = std::str::from_utf8(&rest[..eol]).map_err(|_| DockerError::Http("bad chunk size"))?;
-        let size = line.split(';').next().unwrap_or_default().trim();
-        let size = usize::from_str_radix(size, 16).map_err(|_| DockerError::Http("bad chunk size"))?;
-        if size > MAX_RESPONSE || body.len() + size > MAX_RESPONSE {
-            return Err(DockerError::Http("response too large"));
-        }
-        rest = &rest[eol + 2..];
-        if size == 0 {
-            // Trailers, if any, are not needed: the body is complete.
-            return Ok(Some(body));
-        }
-        let Some(data) = rest.get(..size) else { return Ok(None) };
-        body.extend_from_slice(data);
-        match rest.get(size..size + 2) {
-            Some(b"\r\n") => rest = &rest[size + 2..],
-            Some(_) => return Err(DockerError::Http("chunk not followed by CRLF")),
-            None => return Ok(None),
+            Err(HttpError::Status { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e.into()),
         }
     }
 }
@@ -252,6 +132,8 @@ pub fn parse_inspect(body: &[u8]) -> Result<DockerContainer, DockerError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{Read, Write};
+    use std::time::Instant;
 
     const INSPECT: &[u8] = include_bytes!("../tests/fixtures/docker-inspect.json");
     const ID: &str = "ba033ac4401106a3b513bc9d639eee123ad78ca3616b921167cd74b20e25ed39";
@@ -283,45 +165,6 @@ mod tests {
         assert!(parse_inspect(br#"{"Id":"x"}"#).is_ok());
         assert!(parse_inspect(b"{").is_err());
         assert!(parse_inspect(br#"{"Id":"x","Config":{"Labels":{"a":1}}}"#).is_err());
-    }
-
-    #[test]
-    fn http_content_length_and_chunked() {
-        let mut resp = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", INSPECT.len()).into_bytes();
-        resp.extend_from_slice(INSPECT);
-        let got = parse_response(&resp, false).unwrap().unwrap();
-        assert_eq!((got.status, got.body.as_slice()), (200, INSPECT));
-        // every prefix is incomplete, never an error or a panic
-        for cut in 0..resp.len() {
-            assert_eq!(parse_response(&resp[..cut], false).unwrap(), None, "cut {cut}");
-        }
-        let resp = chunked(INSPECT, 700);
-        assert_eq!(parse_response(&resp, false).unwrap().unwrap().body, INSPECT);
-        for cut in (0..resp.len()).step_by(37) {
-            assert_eq!(parse_response(&resp[..cut], false).unwrap(), None, "cut {cut}");
-        }
-        let nf = b"HTTP/1.1 404 Not Found\r\nContent-Length: 29\r\n\r\n{\"message\":\"No such container\"}";
-        assert_eq!(parse_response(nf, false).unwrap().unwrap().status, 404);
-        // no length: the body runs to EOF
-        let eof = b"HTTP/1.0 200 OK\r\n\r\n{}";
-        assert_eq!(parse_response(eof, false).unwrap(), None);
-        assert_eq!(parse_response(eof, true).unwrap().unwrap().body, b"{}");
-    }
-
-    #[test]
-    fn http_garbage_is_an_error() {
-        for bad in [
-            &b"SSH-2.0-OpenSSH\r\n\r\n"[..],
-            b"HTTP/1.1 abc OK\r\n\r\n",
-            b"HTTP/1.1 200 OK\r\nno colon\r\n\r\n",
-            b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
-            b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999\r\n\r\n",
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\n",
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabXX",
-        ] {
-            assert!(parse_response(bad, true).is_err(), "{}", String::from_utf8_lossy(bad));
-        }
     }
 
     #[test]
@@ -375,7 +218,7 @@ mod tests {
         let _listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
         let t = Instant::now();
         let r = DockerClient::new(&path, Duration::from_millis(100)).inspect(ID);
-        assert!(matches!(r, Err(DockerError::Timeout)), "{r:?}");
+        assert!(matches!(r, Err(DockerError::Http(HttpError::Timeout { .. }))), "{r:?}");
         assert!(t.elapsed() < Duration::from_secs(2));
     }
 }

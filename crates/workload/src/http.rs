@@ -1,8 +1,11 @@
 //! A minimal blocking HTTP/1.1 client for the link-local metadata services
 //! (ECS task metadata, EC2 IMDS): `http://<ip>[:port]/path` only, no TLS, no
 //! DNS, no redirects, one request per connection, bounded in time and size.
+//! The same response handling serves the Docker/podman APIs over unix sockets.
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// Longest status or header line (and chunk-size line) accepted.
@@ -17,18 +20,18 @@ pub enum HttpError {
     UnsupportedUrl(String),
     #[error("header {0:?} has a name or value that cannot be sent")]
     BadHeader(String),
-    #[error("cannot connect to {addr}: {source}")]
-    Connect { addr: SocketAddr, source: io::Error },
-    #[error("I/O error with {addr}: {source}")]
-    Io { addr: SocketAddr, source: io::Error },
-    #[error("no complete response from {addr} in time")]
-    Timeout { addr: SocketAddr },
-    #[error("malformed HTTP response from {addr}: {what}")]
-    Malformed { addr: SocketAddr, what: &'static str },
-    #[error("HTTP status {status} from {addr}")]
-    Status { addr: SocketAddr, status: u16 },
-    #[error("response body from {addr} exceeds {limit} bytes")]
-    TooLarge { addr: SocketAddr, limit: usize },
+    #[error("cannot connect to {peer}: {source}")]
+    Connect { peer: String, source: io::Error },
+    #[error("I/O error with {peer}: {source}")]
+    Io { peer: String, source: io::Error },
+    #[error("no complete response from {peer} in time")]
+    Timeout { peer: String },
+    #[error("malformed HTTP response from {peer}: {what}")]
+    Malformed { peer: String, what: &'static str },
+    #[error("HTTP status {status} from {peer}")]
+    Status { peer: String, status: u16 },
+    #[error("response body from {peer} exceeds {limit} bytes")]
+    TooLarge { peer: String, limit: usize },
 }
 
 /// A parsed `http://<ip>[:port]/path` URL.
@@ -117,17 +120,39 @@ pub fn request(
     max_body: usize,
 ) -> Result<Vec<u8>, HttpError> {
     let parsed = Url::parse(url)?;
+    let head = request_head(method, &parsed.path, &parsed.host_header(), headers)?;
+    let addr = parsed.socket_addr();
+    let peer = addr.to_string();
+    let stream = TcpStream::connect_timeout(&addr, timeout)
+        .map_err(|source| HttpError::Connect { peer: peer.clone(), source })?;
+    let mut conn = Conn { stream, peer, buf: Vec::new(), pos: 0, deadline: Instant::now() + timeout };
+    conn.send(head.as_bytes())?;
+    conn.read_response(max_body)
+}
+
+/// `GET path` over a unix socket (the Docker and podman APIs), with the same
+/// response handling as [`request`]. `timeout` bounds the whole exchange.
+pub fn get_unix(socket: &Path, path: &str, timeout: Duration, max_body: usize) -> Result<Vec<u8>, HttpError> {
+    let head = request_head("GET", path, "localhost", &[])?;
+    let peer = socket.display().to_string();
+    let stream = UnixStream::connect(socket).map_err(|source| HttpError::Connect { peer: peer.clone(), source })?;
+    let mut conn = Conn { stream, peer, buf: Vec::new(), pos: 0, deadline: Instant::now() + timeout };
+    conn.send(head.as_bytes())?;
+    conn.read_response(max_body)
+}
+
+/// The request line and headers. Paths and values may carry data from the
+/// network (a container id, an IMDS token): refuse anything that could end
+/// a line.
+fn request_head(method: &str, path: &str, host: &str, headers: &[(&str, &str)]) -> Result<String, HttpError> {
     if !method.bytes().all(|b| b.is_ascii_uppercase()) || method.is_empty() {
         return Err(HttpError::BadHeader(method.to_string()));
     }
-    let mut head = format!(
-        "{method} {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: saker\r\nConnection: close\r\n",
-        parsed.path,
-        parsed.host_header()
-    );
+    if !path.starts_with('/') || !path.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+        return Err(HttpError::UnsupportedUrl(path.to_string()));
+    }
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: saker\r\nConnection: close\r\n");
     for (name, value) in headers {
-        // Values may carry data from the network (an IMDS token): refuse
-        // anything that could end the header line.
         let name_ok = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
         let value_ok = value.bytes().all(|b| b == b'\t' || (0x20..=0x7e).contains(&b));
         if !name_ok || !value_ok {
@@ -139,44 +164,58 @@ pub fn request(
         head.push_str("Content-Length: 0\r\n");
     }
     head.push_str("\r\n");
+    Ok(head)
+}
 
-    let addr = parsed.socket_addr();
-    let stream = TcpStream::connect_timeout(&addr, timeout).map_err(|source| HttpError::Connect { addr, source })?;
-    let mut conn = Conn { stream, addr, buf: Vec::new(), pos: 0, deadline: Instant::now() + timeout };
-    conn.send(head.as_bytes())?;
-    conn.read_response(max_body)
+/// The transports a [`Conn`] runs over: both have per-call timeouts.
+trait Transport: Read + Write {
+    fn set_timeouts(&self, read: Option<Duration>, write: Option<Duration>) -> io::Result<()>;
+}
+
+impl Transport for TcpStream {
+    fn set_timeouts(&self, read: Option<Duration>, write: Option<Duration>) -> io::Result<()> {
+        self.set_read_timeout(read)?;
+        self.set_write_timeout(write)
+    }
+}
+
+impl Transport for UnixStream {
+    fn set_timeouts(&self, read: Option<Duration>, write: Option<Duration>) -> io::Result<()> {
+        self.set_read_timeout(read)?;
+        self.set_write_timeout(write)
+    }
 }
 
 /// One connection, read through a small buffer against a deadline.
-struct Conn {
-    stream: TcpStream,
-    addr: SocketAddr,
+struct Conn<S: Transport> {
+    stream: S,
+    peer: String,
     buf: Vec<u8>,
     /// How much of `buf` has been consumed.
     pos: usize,
     deadline: Instant,
 }
 
-impl Conn {
+impl<S: Transport> Conn<S> {
     fn remaining(&self) -> Result<Duration, HttpError> {
         let left = self.deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() { Err(HttpError::Timeout { addr: self.addr }) } else { Ok(left) }
+        if left.is_zero() { Err(HttpError::Timeout { peer: self.peer.clone() }) } else { Ok(left) }
     }
 
     fn io_error(&self, source: io::Error) -> HttpError {
         match source.kind() {
-            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => HttpError::Timeout { addr: self.addr },
-            _ => HttpError::Io { addr: self.addr, source },
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => HttpError::Timeout { peer: self.peer.clone() },
+            _ => HttpError::Io { peer: self.peer.clone(), source },
         }
     }
 
     fn malformed(&self, what: &'static str) -> HttpError {
-        HttpError::Malformed { addr: self.addr, what }
+        HttpError::Malformed { peer: self.peer.clone(), what }
     }
 
     fn send(&mut self, bytes: &[u8]) -> Result<(), HttpError> {
         let left = self.remaining()?;
-        self.stream.set_write_timeout(Some(left)).map_err(|e| self.io_error(e))?;
+        self.stream.set_timeouts(None, Some(left)).map_err(|e| self.io_error(e))?;
         self.stream.write_all(bytes).map_err(|e| self.io_error(e))
     }
 
@@ -191,7 +230,7 @@ impl Conn {
             // The read timeout is what is left of the deadline, so a server
             // trickling bytes cannot hold us past it.
             let left = self.remaining()?;
-            self.stream.set_read_timeout(Some(left)).map_err(|e| self.io_error(e))?;
+            self.stream.set_timeouts(Some(left), None).map_err(|e| self.io_error(e))?;
             match self.stream.read(&mut chunk) {
                 Ok(0) => return Ok(false),
                 Ok(n) => {
@@ -252,9 +291,9 @@ impl Conn {
             }
         };
         if !(200..300).contains(&head.status) {
-            return Err(HttpError::Status { addr: self.addr, status: head.status });
+            return Err(HttpError::Status { peer: self.peer.clone(), status: head.status });
         }
-        let too_large = HttpError::TooLarge { addr: self.addr, limit: max_body };
+        let too_large = HttpError::TooLarge { peer: self.peer.clone(), limit: max_body };
         let mut body = Vec::new();
         if head.chunked {
             self.read_chunked(max_body, &mut body)?;
@@ -339,7 +378,7 @@ impl Conn {
                 return Err(self.malformed("too many trailers"));
             }
             if body.len().saturating_add(size) > max_body {
-                return Err(HttpError::TooLarge { addr: self.addr, limit: max_body });
+                return Err(HttpError::TooLarge { peer: self.peer.clone(), limit: max_body });
             }
             self.take(size, body)?;
             if !self.line()?.is_empty() {
