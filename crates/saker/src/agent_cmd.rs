@@ -111,6 +111,11 @@ pub fn run_agent(args: AgentArgs) -> Result<()> {
         bail!("--task-cgroup only applies with --scope task");
     }
     if args.scope == Scope::Task {
+        // Inside an ECS task the agent's own environment names the task's
+        // metadata endpoint: it identifies every container of the task.
+        if let Some(w) = &mut cfg.workload {
+            w.own_metadata_uri = std::env::var("ECS_CONTAINER_METADATA_URI_V4").ok();
+        }
         let root = saker_sensor::cgroup2_root()?;
         cfg.scope = Some(match args.task_cgroup {
             Some(dir) => TaskScope::explicit(root, dir),
