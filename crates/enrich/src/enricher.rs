@@ -10,6 +10,7 @@ use saker_workload::Workload;
 use saker_workload::host::{HostConfig, HostIdentity};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// How the enrich stage is built.
 #[derive(Debug, Clone)]
@@ -58,7 +59,7 @@ pub struct Enricher {
     /// The agent's mount namespace (inode): paths from events in it name
     /// files the agent can open too.
     own_mnt_ns: u32,
-    host: Host,
+    host: Arc<Host>,
 }
 
 impl Enricher {
@@ -71,7 +72,14 @@ impl Enricher {
         let hasher = if cfg.hash_executables { Some(ExeHasher::spawn()) } else { None };
         let own_mnt_ns = std::fs::metadata(cfg.proc_root.join("self/ns/mnt")).map_or(0, |m| m.ino() as u32);
         let host = HostIdentity::detect_with(&HostConfig { ec2_imds: cfg.ec2_instance_id, ..HostConfig::default() });
-        Ok(Enricher { procs, hasher, clock: BootClock::now(), dns_parse_errors: 0, own_mnt_ns, host: host.to_host() })
+        Ok(Enricher {
+            procs,
+            hasher,
+            clock: BootClock::now(),
+            dns_parse_errors: 0,
+            own_mnt_ns,
+            host: Arc::new(host.to_host()),
+        })
     }
 
     pub fn stats(&self) -> EnrichStats {

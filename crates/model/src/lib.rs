@@ -6,6 +6,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use uuid::Uuid;
 
 mod kind;
@@ -30,17 +31,18 @@ pub struct Event {
     /// Ancestors of `process`, parent first, up to init.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lineage: Vec<Process>,
-    /// The container the process runs in; null for host processes.
-    pub container: Option<Container>,
+    /// The container the process runs in; null for host processes. Shared
+    /// (`Arc`) by every event of the container: no per-event copy.
+    pub container: Option<Arc<Container>>,
     /// The ECS task of the container, when it belongs to one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ecs: Option<Ecs>,
+    pub ecs: Option<Arc<Ecs>>,
     /// The Kubernetes pod of the container, when it belongs to one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kubernetes: Option<Kubernetes>,
+    pub kubernetes: Option<Arc<Kubernetes>>,
     /// The machine the agent runs on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub host: Option<Host>,
+    pub host: Option<Arc<Host>>,
     /// Kernel identity of the acting task's context (for DNS: of the
     /// socket's creator, with the packet's cgroup id).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -31,9 +31,10 @@ use std::sync::Arc;
 pub struct Workload {
     /// The cgroup path, relative to the cgroup2 root.
     pub cgroup_path: String,
-    pub container: Option<Container>,
-    pub ecs: Option<Ecs>,
-    pub kubernetes: Option<Kubernetes>,
+    /// Shared with every event of the container (`Arc`: no per-event copy).
+    pub container: Option<Arc<Container>>,
+    pub ecs: Option<Arc<Ecs>>,
+    pub kubernetes: Option<Arc<Kubernetes>>,
 }
 
 /// How the resolver finds things.
@@ -270,7 +271,13 @@ impl Resolver {
             .or_else(|| ecs.as_ref().and_then(|e| e.container_name.clone()))
             .or_else(|| kubernetes.as_ref().and_then(|k| k.container.clone()));
         let complete = from_runtime && (ecs.is_some() || !looks_ecs(path));
-        Some((Workload { cgroup_path: path.to_owned(), container: Some(container), ecs, kubernetes }, complete))
+        let workload = Workload {
+            cgroup_path: path.to_owned(),
+            container: Some(Arc::new(container)),
+            ecs: ecs.map(Arc::new),
+            kubernetes: kubernetes.map(Arc::new),
+        };
+        Some((workload, complete))
     }
 }
 
