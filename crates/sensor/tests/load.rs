@@ -6,15 +6,8 @@ use saker_abi::Body;
 use saker_sensor::{Sensor, SensorConfig};
 use std::time::{Duration, Instant};
 
-fn root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
-        return true;
-    }
-    assert!(std::env::var("SAKER_REQUIRE_PRIVILEGED").as_deref() != Ok("1"), "privileged test not run as root");
-    eprintln!("SKIPPED (LOUDLY): the sensor tests need root");
-    false
-}
+mod common;
+use common::root;
 
 #[test]
 fn loads_attaches_everything_reports_children_and_never_itself() {

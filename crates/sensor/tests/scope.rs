@@ -2,6 +2,8 @@
 //! in the listed cgroups — not other cgroups, not the host.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use saker_abi::Body;
 use saker_sensor::{ScopeFilter, Sensor, SensorConfig};
 use std::os::unix::fs::MetadataExt;
@@ -28,10 +30,7 @@ fn exec_in(dir: &Path, marker: &str) -> u32 {
 
 #[test]
 fn scoped_sensor_reports_only_the_scoped_cgroups() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        assert!(std::env::var("SAKER_REQUIRE_PRIVILEGED").as_deref() != Ok("1"), "privileged test not run as root");
-        eprintln!("SKIPPED (LOUDLY): needs root");
+    if !common::root() {
         return;
     }
     // <base>/task-a/{app,agent} and <base>/task-b/app: watch task A, not

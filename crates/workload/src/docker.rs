@@ -132,7 +132,6 @@ pub fn parse_inspect(body: &[u8]) -> Result<DockerContainer, DockerError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::{Read, Write};
     use std::time::Instant;
 
     const INSPECT: &[u8] = include_bytes!("../tests/fixtures/docker-inspect.json");
@@ -187,28 +186,16 @@ mod tests {
     fn client_round_trip_against_fixture_server() {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("docker.sock");
-        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
-        let server = std::thread::spawn(move || {
-            for answer in [chunked(INSPECT, 300), b"HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\n{}".to_vec()] {
-                let (mut s, _) = listener.accept().unwrap();
-                let mut req = Vec::new();
-                let mut b = [0u8; 512];
-                while !req.ends_with(b"\r\n\r\n") {
-                    let n = s.read(&mut b).unwrap();
-                    req.extend_from_slice(&b[..n]);
-                }
-                let req = String::from_utf8(req).unwrap();
-                assert!(req.starts_with("GET /containers/"), "{req}");
-                for piece in answer.chunks(1000) {
-                    s.write_all(piece).unwrap();
-                }
-            }
-        });
+        let server = crate::test_support::unix_api_stand_in(
+            &path,
+            vec![chunked(INSPECT, 300), b"HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\n{}".to_vec()],
+        );
         let client = DockerClient::new(&path, Duration::from_secs(5));
         let c = client.inspect(ID).unwrap().unwrap();
         assert_eq!(c.image.as_deref(), Some("123456789012.dkr.ecr.us-east-1.amazonaws.com/web:1.4.2"));
         assert_eq!(client.inspect("gone").unwrap(), None);
-        server.join().unwrap();
+        let requests = server.join().unwrap();
+        assert!(requests.iter().all(|r| r.starts_with("GET /containers/")), "{requests:?}");
     }
 
     #[test]

@@ -17,5 +17,7 @@ pub mod identity;
 mod resolver;
 pub mod runc;
 pub mod runtime;
+#[cfg(test)]
+mod test_support;
 
 pub use resolver::{Resolver, ResolverConfig, ResolverError, Workload};

@@ -293,41 +293,22 @@ fn docker_timeout() -> std::time::Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::{Read, Write};
     use std::os::unix::fs::MetadataExt;
 
-    /// A unix-socket stand-in answering `GET /containers/<id>/json` once with
-    /// the documented inspect shape (no Docker or podman service runs here).
-    fn api_stand_in(path: &std::path::Path, id: &str) -> std::thread::JoinHandle<String> {
-        let listener = std::os::unix::net::UnixListener::bind(path).unwrap();
+    /// The documented inspect shape for container `id`, as an HTTP reply.
+    fn inspect_reply(id: &str) -> Vec<u8> {
         let body = serde_json::json!({
             "Id": id, "Name": "/shop-web", "Image": "sha256:5d0da3dc976460b72c77d94c8a1ad043720b0416bfc16c52c45d4847e53fadb6",
             "Config": { "Image": "docker.io/shop/web:1.4", "Labels": { "team": "payments" } }
         })
         .to_string();
-        std::thread::spawn(move || {
-            let (mut s, _) = listener.accept().unwrap();
-            let mut req = Vec::new();
-            let mut b = [0u8; 512];
-            while !req.ends_with(b"\r\n\r\n") {
-                let n = s.read(&mut b).unwrap();
-                req.extend_from_slice(&b[..n]);
-            }
-            let reply = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-                body.len()
-            );
-            s.write_all(reply.as_bytes()).unwrap();
-            String::from_utf8(req).unwrap()
-        })
+        format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len())
+            .into_bytes()
     }
 
     #[test]
     fn podman_container_gets_name_image_and_labels_from_its_api() {
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
-            assert!(std::env::var("SAKER_REQUIRE_PRIVILEGED").as_deref() != Ok("1"), "privileged test not run as root");
-            eprintln!("SKIPPED (LOUDLY): creating cgroups needs root");
+        if !crate::test_support::privileged("creating cgroups") {
             return;
         }
         let id = format!("{:0>64}", format!("{:x}", std::process::id()));
@@ -337,7 +318,7 @@ mod tests {
         std::fs::create_dir_all(&scope).unwrap();
         let tmp = tempfile::tempdir().unwrap();
         let socket = tmp.path().join("podman.sock");
-        let server = api_stand_in(&socket, &id);
+        let server = crate::test_support::unix_api_stand_in(&socket, vec![inspect_reply(&id)]);
         let cfg = ResolverConfig {
             podman_socket: socket,
             docker_socket: tmp.path().join("no-docker.sock"),
@@ -347,7 +328,7 @@ mod tests {
         let mut r = Resolver::new(cfg).unwrap();
         let cgroup_id = std::fs::metadata(&scope).unwrap().ino();
         let w = r.resolve(cgroup_id, 0, true).expect("a podman container");
-        let request = server.join().unwrap();
+        let request = server.join().unwrap().remove(0);
         let c = w.container.as_ref().unwrap();
         assert_eq!(c.id, id);
         assert_eq!(c.runtime.as_deref(), Some("podman"));

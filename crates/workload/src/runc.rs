@@ -429,13 +429,11 @@ mod tests {
     /// agent sees it) with its annotations.
     #[test]
     fn live_runc_container() {
-        if let Some(why) = live::unavailable() {
-            assert!(
-                std::env::var("SAKER_REQUIRE_PRIVILEGED").as_deref() != Ok("1"),
-                "privileged test cannot run: {why}"
-            );
-            eprintln!("SKIPPED live_runc_container: {why}");
+        if !crate::test_support::privileged("live_runc_container") {
             return;
+        }
+        if let Some(why) = live::unavailable() {
+            panic!("live_runc_container cannot run: {why} (scripts/install-deps.sh installs runc and busybox)");
         }
         let ctr = live::Container::start(&[("com.amazonaws.ecs.cluster", "live"), ("io.kubernetes.pod.name", "p1")]);
         let mut cgroups = crate::cgroup::CgroupResolver::new(Default::default()).unwrap();
@@ -469,10 +467,6 @@ mod tests {
         const BUSYBOX: [&str; 2] = ["/bin/busybox", "/usr/bin/busybox"];
 
         pub fn unavailable() -> Option<String> {
-            // SAFETY: geteuid has no preconditions.
-            if unsafe { libc::geteuid() } != 0 {
-                return Some("needs root".into());
-            }
             if !BUSYBOX.iter().any(|p| Path::new(p).exists()) {
                 return Some("busybox-static is not installed".into());
             }
