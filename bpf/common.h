@@ -17,6 +17,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_tracing.h>
+#include <bpf/bpf_endian.h>
 #include "saker_abi.h"
 
 #define AT_FDCWD -100
@@ -27,6 +28,9 @@
 #define PROT_EXEC 0x4
 #define S_ISUID 04000
 #define S_ISGID 02000
+#define S_IFMT 0170000
+#define S_IFSOCK 0140000
+#define OVERLAYFS_SUPER_MAGIC 0x794c7630
 #define AF_UNIX 1
 #define AF_INET 2
 #define AF_INET6 10
@@ -316,6 +320,89 @@ static __always_inline void ev_submit(struct ev *e)
 		flags = BPF_RB_FORCE_WAKEUP;
 	if (bpf_ringbuf_output(&saker_events, e->buf, size, flags))
 		count_loss(e->kind);
+}
+
+/* ---- facts about files and sockets ---- */
+
+/* Is `inode` an overlayfs file whose upper layer holds it? In a container
+ * that means written (or copied up) after the container started, not part
+ * of the image. */
+static __always_inline bool inode_upper_layer(struct inode *inode)
+{
+	if (!inode || BPF_CORE_READ(inode, i_sb, s_magic) != OVERLAYFS_SUPER_MAGIC)
+		return false;
+	struct ovl_inode *oi = container_of(inode, struct ovl_inode, vfs_inode);
+	return BPF_CORE_READ(oi, __upperdentry) != NULL;
+}
+
+/* Older layouts of the inode's mtime, as CO-RE flavours (libbpf matches
+ * `inode___x` to the kernel's `struct inode`, ignoring the suffix). 6.11 and
+ * later have i_mtime_sec/i_mtime_nsec, which vmlinux.h (6.18) declares. */
+struct inode___v67 { /* 6.7 .. 6.10 */
+	struct timespec64 __i_mtime;
+} __attribute__((preserve_access_index));
+
+struct inode___v66 { /* before 6.7 */
+	struct timespec64 i_mtime;
+} __attribute__((preserve_access_index));
+
+/* The inode's modification time in ns since the epoch (wall clock, may be
+ * negative); false when it cannot be read. The branch for another kernel's
+ * layout is a constant false after relocation and never verified. */
+static __always_inline bool inode_mtime_ns(struct inode *inode, __s64 *out)
+{
+	if (!inode)
+		return false;
+	time64_t sec = 0;
+	long nsec = 0;
+	if (bpf_core_field_exists(inode->i_mtime_sec)) {
+		__u32 ns = 0;
+		if (BPF_CORE_READ_INTO(&sec, inode, i_mtime_sec) || BPF_CORE_READ_INTO(&ns, inode, i_mtime_nsec))
+			return false;
+		nsec = ns;
+	} else if (bpf_core_field_exists(((struct inode___v67 *)inode)->__i_mtime)) {
+		struct inode___v67 *i = (void *)inode;
+		if (BPF_CORE_READ_INTO(&sec, i, __i_mtime.tv_sec) || BPF_CORE_READ_INTO(&nsec, i, __i_mtime.tv_nsec))
+			return false;
+	} else if (bpf_core_field_exists(((struct inode___v66 *)inode)->i_mtime)) {
+		struct inode___v66 *i = (void *)inode;
+		if (BPF_CORE_READ_INTO(&sec, i, i_mtime.tv_sec) || BPF_CORE_READ_INTO(&nsec, i, i_mtime.tv_nsec))
+			return false;
+	} else {
+		return false;
+	}
+	*out = sec * 1000000000LL + nsec;
+	return true;
+}
+
+static __always_inline bool file_is_sock(struct file *f)
+{
+	return f && (BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) == S_IFSOCK;
+}
+
+/* The socket behind an open file, or NULL (not a socket). A socket file's
+ * private_data is its struct socket. */
+static __always_inline struct sock *file_sock(struct file *f)
+{
+	if (!file_is_sock(f))
+		return NULL;
+	struct socket *s = BPF_CORE_READ(f, private_data);
+	if (!s)
+		return NULL;
+	return BPF_CORE_READ(s, sk);
+}
+
+/* The peer of a connected inet socket: address in network byte order (IPv4
+ * in the first 4 bytes), port in host order. Nothing for other families. */
+static __always_inline void sock_peer(struct sock *sk, __u16 family, __u8 raddr[16], __u16 *rport)
+{
+	if (family == AF_INET) {
+		bpf_core_read(raddr, 4, &sk->__sk_common.skc_daddr);
+		*rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	} else if (family == AF_INET6) {
+		bpf_core_read(raddr, 16, &sk->__sk_common.skc_v6_daddr);
+		*rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	}
 }
 
 #include "path.h"

@@ -414,6 +414,11 @@ int kernel_exit_mmap(struct trace_event_raw_sys_exit *ctx)
 		struct inode *inode = BPF_CORE_READ(f, f_inode);
 		l->ino = BPF_CORE_READ(inode, i_ino);
 		l->dev = BPF_CORE_READ(inode, i_sb, s_dev);
+		/* As for exec: a library dropped after the container started. */
+		if (inode_upper_layer(inode))
+			l->flags |= SAKER_LIB_UPPER_LAYER;
+		if (inode_mtime_ns(inode, &l->mtime_ns))
+			l->flags |= SAKER_LIB_MTIME;
 		struct resolved r;
 		if (resolve_path(0, &f->f_path, &r))
 			l->path_len = ev_path(&e, 0, &r);

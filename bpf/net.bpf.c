@@ -11,26 +11,14 @@
  * string; abstract names (leading NUL) are reported with a leading '@'.
  */
 #include "common.h"
-#include <bpf/bpf_endian.h>
 
-#define S_IFMT 0170000
-#define S_IFSOCK 0140000
 #define UNIX_PATH_MAX 108
 #define SUN_PATH_OFF 2 /* offsetof(struct sockaddr_un, sun_path) */
 
 /* The socket behind fd `fd` of the current task, or NULL (not a socket). */
 static __always_inline struct sock *fd_sock(int fd)
 {
-	struct file *f = fd_file(fd);
-	if (!f)
-		return NULL;
-	umode_t mode = BPF_CORE_READ(f, f_inode, i_mode);
-	if ((mode & S_IFMT) != S_IFSOCK)
-		return NULL;
-	struct socket *s = BPF_CORE_READ(f, private_data);
-	if (!s)
-		return NULL;
-	return BPF_CORE_READ(s, sk);
+	return file_sock(fd_file(fd));
 }
 
 /* Family, protocol, type and the local address of `sk`; returns its family. */
@@ -53,13 +41,7 @@ static __always_inline __u16 net_local(struct saker_net *n, struct sock *sk)
 /* The peer address of a connected `sk` (accept). */
 static __always_inline void net_remote(struct saker_net *n, struct sock *sk, __u16 family)
 {
-	if (family == AF_INET) {
-		bpf_core_read(n->raddr, 4, &sk->__sk_common.skc_daddr);
-		n->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-	} else if (family == AF_INET6) {
-		bpf_core_read(n->raddr, 16, &sk->__sk_common.skc_v6_daddr);
-		n->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-	}
+	sock_peer(sk, family, n->raddr, &n->rport);
 }
 
 /* Append a sun_path of `len` bytes (user or kernel memory): a path up to its

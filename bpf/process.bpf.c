@@ -11,7 +11,6 @@
  */
 #include "common.h"
 
-#define OVERLAYFS_SUPER_MAGIC 0x794c7630
 #define ENV_SCAN_MAX 128
 #define ARGV_FAILED_MAX 32
 
@@ -142,6 +141,37 @@ static __always_inline void scan_env(struct mm_struct *mm, struct env_scan *out)
 	*out = w.found;
 }
 
+/* Which of the new image's standard streams (fds 0..2) are sockets, and
+ * for stdin its family, protocol and peer. A shell reading a TCP socket is
+ * what a reverse shell looks like; daemons (systemd's journal stream on
+ * stdout/stderr, inetd-style services) have sockets too, so the family and
+ * peer let a detector tell them apart. Close-on-exec fds are already closed
+ * here, so this is what the new program really has. */
+static __always_inline void stdio_sockets(struct task_struct *p, struct saker_exec *x)
+{
+	struct fdtable *fdt = BPF_CORE_READ(p, files, fdt);
+	unsigned int max_fds = BPF_CORE_READ(fdt, max_fds);
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	if (!fds)
+		return;
+	for (int i = 0; i < 3; i++) {
+		struct file *f = NULL;
+		if ((unsigned int)i >= max_fds || bpf_core_read(&f, sizeof(f), &fds[i]))
+			break;
+		if (!file_is_sock(f))
+			continue;
+		x->flags |= SAKER_EXE_STDIN_SOCKET << i;
+		if (i != 0)
+			continue;
+		struct sock *sk = file_sock(f);
+		if (!sk)
+			continue;
+		x->stdin_family = BPF_CORE_READ(sk, __sk_common.skc_family);
+		x->stdin_protocol = BPF_CORE_READ(sk, sk_protocol);
+		sock_peer(sk, x->stdin_family, x->stdin_raddr, &x->stdin_rport);
+	}
+}
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(process_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
@@ -181,11 +211,13 @@ int BPF_PROG(process_exec, struct task_struct *p, pid_t old_pid, struct linux_bi
 		x->flags |= SAKER_EXE_SETGID;
 	if (BPF_CORE_READ(inode, __i_nlink) == 0)
 		x->flags |= SAKER_EXE_DELETED;
-	if (BPF_CORE_READ(inode, i_sb, s_magic) == OVERLAYFS_SUPER_MAGIC) {
-		struct ovl_inode *oi = container_of(inode, struct ovl_inode, vfs_inode);
-		if (BPF_CORE_READ(oi, __upperdentry))
-			x->flags |= SAKER_EXE_UPPER_LAYER;
-	}
+	if (inode_upper_layer(inode))
+		x->flags |= SAKER_EXE_UPPER_LAYER;
+	/* A detector compares it with the container's start: a binary modified
+	 * after the container started was not in the image. */
+	if (inode_mtime_ns(inode, &x->exe_mtime_ns))
+		x->flags |= SAKER_EXE_MTIME;
+	stdio_sockets(p, x);
 
 	x->filename_len = ev_str_kernel(&e, BPF_CORE_READ(bprm, filename));
 

@@ -87,6 +87,12 @@ struct saker_header {
 #define SAKER_EXE_SETUID (1u << 3)      /* executable has the set-user-id bit */
 #define SAKER_EXE_SETGID (1u << 4)      /* executable has the set-group-id bit */
 #define SAKER_EXE_ARGV_TRUNCATED (1u << 5)
+/* The new image's standard streams (fds 0, 1, 2) that are sockets: a shell
+ * whose stdin/stdout is a socket is how reverse shells look. */
+#define SAKER_EXE_STDIN_SOCKET (1u << 6)
+#define SAKER_EXE_STDOUT_SOCKET (1u << 7)
+#define SAKER_EXE_STDERR_SOCKET (1u << 8)
+#define SAKER_EXE_MTIME (1u << 9) /* exe_mtime_ns is set (0 is a valid mtime: 1970) */
 
 /* process.exec; a failed execve is reported from sys_exit with result < 0,
  * filename and argv, and no exe. Strings: filename, exe, interp, argv (NUL
@@ -95,6 +101,7 @@ struct saker_header {
  * container's environment is gone before user space could read it). */
 struct saker_exec {
 	__u64 exe_ino;
+	__s64 exe_mtime_ns; /* executable's i_mtime: wall clock, ns since the epoch (SAKER_EXE_MTIME) */
 	__u32 exe_dev;
 	__u32 flags; /* SAKER_EXE_* */
 	__u32 old_uid;
@@ -110,7 +117,15 @@ struct saker_exec {
 	__u16 ld_preload_len;
 	__u16 ld_library_path_len;
 	__u16 ecs_metadata_uri_len;
-	__u16 _pad[2];
+	/* When stdin is a socket (SAKER_EXE_STDIN_SOCKET): its family and
+	 * protocol, and for a connected inet socket its peer, with the
+	 * conventions of struct saker_net (address in network byte order, IPv4
+	 * in the first 4 bytes; port in host order; 0 = not connected). */
+	__u16 stdin_family;
+	__u16 stdin_protocol;
+	__u16 stdin_rport;
+	__u16 _pad[3];
+	__u8 stdin_raddr[16];
 };
 
 /* process.exit: the thread group leader exits. */
@@ -264,14 +279,22 @@ struct saker_bpf_load {
 	char prog_name[16];
 };
 
-/* library.load: a file mapped with PROT_EXEC. String: path. */
+/* saker_library.flags */
+#define SAKER_LIB_UPPER_LAYER (1u << 0) /* the file lives in an overlayfs upper layer */
+#define SAKER_LIB_MTIME (1u << 1)       /* mtime_ns is set */
+
+/* library.load: a file mapped with PROT_EXEC. String: path. File facts
+ * (ino, dev, mtime, flags) are known when the fd still named the file at
+ * sys_exit (a racing close leaves them 0). */
 struct saker_library {
 	__u64 ino;
+	__s64 mtime_ns; /* i_mtime: wall clock, ns since the epoch (SAKER_LIB_MTIME) */
 	__u32 dev;
 	__u32 prot;
 	__u32 mmap_flags;
+	__u32 flags; /* SAKER_LIB_* */
 	__u16 path_len;
-	__u16 _pad;
+	__u16 _pad[3];
 };
 
 /* cgroup.mkdir (internal, not an event kind users see): a cgroup2 directory
@@ -326,7 +349,14 @@ struct saker_prefix_value {
 
 /* The Rust mirror (crates/abi/src/raw.rs) asserts the same sizes. */
 _Static_assert(sizeof(struct saker_header) == 104, "saker_header size");
-_Static_assert(sizeof(struct saker_exec) == 56, "saker_exec size");
+_Static_assert(sizeof(struct saker_exec) == 88, "saker_exec size");
+_Static_assert(sizeof(struct saker_library) == 40, "saker_library size");
+_Static_assert(__builtin_offsetof(struct saker_exec, exe_mtime_ns) == 8, "saker_exec layout");
+_Static_assert(__builtin_offsetof(struct saker_exec, stdin_family) == 60, "saker_exec layout");
+_Static_assert(__builtin_offsetof(struct saker_exec, stdin_raddr) == 72, "saker_exec layout");
+_Static_assert(__builtin_offsetof(struct saker_library, mtime_ns) == 8, "saker_library layout");
+_Static_assert(__builtin_offsetof(struct saker_library, flags) == 28, "saker_library layout");
+_Static_assert(__builtin_offsetof(struct saker_library, path_len) == 32, "saker_library layout");
 _Static_assert(sizeof(struct saker_cred) == 64, "saker_cred size");
 _Static_assert(sizeof(struct saker_net) == 48, "saker_net size");
 _Static_assert(sizeof(struct saker_dns) == 48, "saker_dns size");

@@ -70,6 +70,15 @@ pub const EXE_UPPER_LAYER: u32 = 1 << 2;
 pub const EXE_SETUID: u32 = 1 << 3;
 pub const EXE_SETGID: u32 = 1 << 4;
 pub const EXE_ARGV_TRUNCATED: u32 = 1 << 5;
+pub const EXE_STDIN_SOCKET: u32 = 1 << 6;
+pub const EXE_STDOUT_SOCKET: u32 = 1 << 7;
+pub const EXE_STDERR_SOCKET: u32 = 1 << 8;
+/// `Exec::exe_mtime_ns` is set (0 is a valid mtime: 1970).
+pub const EXE_MTIME: u32 = 1 << 9;
+
+pub const LIB_UPPER_LAYER: u32 = 1 << 0;
+/// `Library::mtime_ns` is set.
+pub const LIB_MTIME: u32 = 1 << 1;
 
 pub const SCOPE_TASK: u8 = 1;
 pub const SCOPE_EXCLUDE: u8 = 2;
@@ -111,6 +120,8 @@ pub struct Header {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Exec {
     pub exe_ino: u64,
+    /// The executable's mtime, ns since the epoch (wall clock), when `EXE_MTIME`.
+    pub exe_mtime_ns: i64,
     pub exe_dev: u32,
     pub flags: u32,
     pub old_uid: u32,
@@ -126,7 +137,13 @@ pub struct Exec {
     pub ld_preload_len: u16,
     pub ld_library_path_len: u16,
     pub ecs_metadata_uri_len: u16,
-    pub _pad: [u16; 2],
+    /// When stdin is a socket: its family, protocol and (connected inet)
+    /// peer, with [`Net`]'s conventions.
+    pub stdin_family: u16,
+    pub stdin_protocol: u16,
+    pub stdin_rport: u16,
+    pub _pad: [u16; 3],
+    pub stdin_raddr: [u8; 16],
 }
 
 #[repr(C)]
@@ -267,11 +284,15 @@ pub struct BpfLoad {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Library {
     pub ino: u64,
+    /// The file's mtime, ns since the epoch (wall clock), when `LIB_MTIME`.
+    pub mtime_ns: i64,
     pub dev: u32,
     pub prot: u32,
     pub mmap_flags: u32,
+    /// `LIB_*`.
+    pub flags: u32,
     pub path_len: u16,
-    pub _pad: u16,
+    pub _pad: [u16; 3],
 }
 
 #[repr(C)]
@@ -339,7 +360,7 @@ macro_rules! plain {
 
 plain! {
     Header = 104,
-    Exec = 56,
+    Exec = 88,
     Exit = 8,
     Fork = 24,
     Cred = 64,
@@ -353,12 +374,24 @@ plain! {
     Userfaultfd = 8,
     Memfd = 8,
     BpfLoad = 24,
-    Library = 24,
+    Library = 40,
     Cgroup = 16,
     Config = 24,
     PrefixKey = 4 + PREFIX_MAX,
     PrefixValue = 8 + BASENAME_MAX,
 }
+
+// Offsets of the fields added after the first layout, checked like the
+// sizes (saker_abi.h asserts the same): a reorder keeps the size but not these.
+const _: () = {
+    use std::mem::offset_of;
+    assert!(offset_of!(Exec, exe_mtime_ns) == 8);
+    assert!(offset_of!(Exec, stdin_family) == 60);
+    assert!(offset_of!(Exec, stdin_raddr) == 72);
+    assert!(offset_of!(Library, mtime_ns) == 8);
+    assert!(offset_of!(Library, flags) == 28);
+    assert!(offset_of!(Library, path_len) == 32);
+};
 
 /// Read a `T` from the start of `bytes`, or `None` when too short.
 pub fn read<T: Plain>(bytes: &[u8]) -> Option<T> {

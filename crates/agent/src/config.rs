@@ -5,7 +5,9 @@
 //! [`AgentConfig`]. The sample shipped in `config/agent.toml` documents every
 //! field and is parsed by a test.
 
-use crate::{AgentConfig, KindFilter};
+use crate::{AgentConfig, DetectionConfig, KindFilter};
+use saker_detect::FindingType;
+use saker_detect::intel::{Format, ListSpec, ThreatCategory};
 use saker_model::Kind;
 use saker_sensor::{PathInterest, default_path_interest};
 use serde::Deserialize;
@@ -32,6 +34,56 @@ pub struct AgentFile {
     pub kinds: Vec<String>,
     #[serde(default)]
     pub files: FilesSection,
+    #[serde(default)]
+    pub detect: DetectSection,
+}
+
+/// The detection engine: on or off, threat and trusted lists, types to mute.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetectSection {
+    /// Run detection (findings). Off: events only.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Include GuardDuty's published test domains (c2.guarddutyc2activityb.com, ...).
+    #[serde(default = "yes")]
+    pub builtin_test_domains: bool,
+    /// Seconds between updates of a repeating finding (count, last seen).
+    #[serde(default)]
+    pub update_interval_secs: Option<u64>,
+    /// Finding types not to report, by GuardDuty name.
+    #[serde(default)]
+    pub disabled_types: Vec<String>,
+    #[serde(default)]
+    pub threat_lists: Vec<ThreatListEntry>,
+    /// Trusted lists: IPs, CIDRs and domains never reported.
+    #[serde(default)]
+    pub trusted_lists: Vec<PathBuf>,
+}
+
+impl Default for DetectSection {
+    fn default() -> Self {
+        DetectSection {
+            enabled: true,
+            builtin_test_domains: true,
+            update_interval_secs: None,
+            disabled_types: Vec::new(),
+            threat_lists: Vec::new(),
+            trusted_lists: Vec::new(),
+        }
+    }
+}
+
+/// One threat list: `--threat-list NAME=CATEGORY:PATH` as a table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThreatListEntry {
+    pub name: String,
+    pub category: String,
+    pub path: PathBuf,
+    /// `auto` (default), `plain`, `csv`, `tor-exit`, `stix`.
+    #[serde(default)]
+    pub format: Option<String>,
 }
 
 /// Which paths produce `file.*` events.
@@ -116,6 +168,33 @@ pub fn apply_str(origin: &Path, text: &str, cfg: &mut AgentConfig) -> Result<(),
         cfg.kinds = KindFilter::only(kinds);
     }
     cfg.sensor.paths = paths;
+    apply_detect(&file.detect, cfg).map_err(invalid)
+}
+
+fn apply_detect(d: &DetectSection, cfg: &mut AgentConfig) -> Result<(), String> {
+    if !d.enabled {
+        cfg.detection = None;
+        return Ok(());
+    }
+    let det = cfg.detection.get_or_insert_with(DetectionConfig::default);
+    det.builtin_test_domains = d.builtin_test_domains;
+    if let Some(secs) = d.update_interval_secs {
+        det.detect.update_interval = std::time::Duration::from_secs(secs);
+    }
+    for name in &d.disabled_types {
+        let t = name.parse::<FindingType>().map_err(|e| format!("detect.disabled_types: {e}"))?;
+        det.detect.disabled.insert(t);
+    }
+    for l in &d.threat_lists {
+        let category =
+            l.category.parse::<ThreatCategory>().map_err(|e| format!("detect.threat_lists {:?}: {e}", l.name))?;
+        let format = match &l.format {
+            Some(f) => f.parse::<Format>().map_err(|e| format!("detect.threat_lists {:?}: {e}", l.name))?,
+            None => Format::Auto,
+        };
+        det.threat_lists.push(ListSpec { name: l.name.clone(), category, path: l.path.clone(), format });
+    }
+    det.trusted_lists.extend(d.trusted_lists.iter().cloned());
     Ok(())
 }
 
@@ -135,6 +214,33 @@ mod tests {
         apply_file(Path::new(sample), &mut cfg).unwrap();
         assert!(cfg.sensor.paths.iter().any(|p| p.prefix == "/opt/app/config/"));
         assert!(cfg.sensor.paths.len() > default_path_interest().len());
+        let det = cfg.detection.unwrap();
+        assert!(det.builtin_test_domains && det.detect.disabled.is_empty());
+        assert_eq!(det.detect.update_interval.as_secs(), 10);
+    }
+
+    #[test]
+    fn detect_section_applies_and_refuses_bad_input() {
+        let cfg = apply(
+            r#"
+            [detect]
+            disabled_types = ["Execution:Runtime/SuspiciousTool"]
+            update_interval_secs = 60
+            threat_lists = [{ name = "feodo", category = "c2", path = "/x.csv", format = "csv" }]
+            "#,
+        )
+        .unwrap();
+        let det = cfg.detection.unwrap();
+        assert!(det.detect.disabled.contains(&FindingType::SuspiciousTool));
+        assert_eq!(det.detect.update_interval.as_secs(), 60);
+        assert_eq!(det.threat_lists[0].category, ThreatCategory::CommandAndControl);
+        assert!(apply("[detect]\nenabled = false").unwrap().detection.is_none());
+        let err = apply("[detect]\ndisabled_types = [\"Nope:Runtime/X\"]").unwrap_err().to_string();
+        assert!(err.contains("Nope:Runtime/X"), "{err}");
+        let err = apply("[detect]\nthreat_lists = [{ name = \"a\", category = \"evil\", path = \"/a\" }]")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("evil") && err.contains("c2"), "{err}");
     }
 
     #[test]

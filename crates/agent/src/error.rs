@@ -12,6 +12,8 @@ pub enum AgentError {
     Scope(#[from] crate::scope::ScopeError),
     #[error("workload attribution: {0}")]
     Workload(#[from] saker_workload::ResolverError),
+    #[error(transparent)]
+    Intel(#[from] saker_detect::intel::IntelError),
     #[error("writing events to {sink}: {source}")]
     Sink { sink: String, source: std::io::Error },
     #[error("the sensor thread ended before reporting whether it loaded")]

@@ -1,4 +1,4 @@
-//! The agent: wires sensor → enrich → sinks on threads joined by bounded
+//! The agent: wires sensor → enrich → detect → sinks on threads joined by bounded
 //! channels, and turns every loss into an `agent.loss` event.
 //!
 //! Backpressure: the enrich stage blocks the sensor thread when it falls
@@ -6,6 +6,7 @@
 //! counts what it cannot hold. Nothing is dropped without being counted.
 
 pub mod config;
+mod detection;
 mod error;
 mod kinds;
 mod loss;
@@ -13,7 +14,8 @@ mod pipeline;
 pub mod scope;
 mod sink;
 
+pub use detection::DetectionConfig;
 pub use error::AgentError;
 pub use kinds::{KindFilter, abi_kind_mask};
 pub use pipeline::{AgentConfig, RunningAgent, start};
-pub use sink::{FnSink, NdjsonSink, Sink};
+pub use sink::{FindingFnSink, FnSink, NdjsonSink, Sink};

@@ -1,11 +1,13 @@
 //! Threads and channels: the sensor thread reads the ring buffer and sends
-//! batches; the pipeline thread enriches them and writes them to the sinks.
+//! batches; the pipeline thread enriches them, runs detection on them, and
+//! writes events and findings to the sinks.
 
 use crate::loss::{LossTracker, UserCounters};
 use crate::scope::TaskScope;
-use crate::{AgentError, KindFilter, Sink};
-use crossbeam_channel::{Receiver, Sender, bounded};
+use crate::{AgentError, DetectionConfig, KindFilter, Sink};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 use saker_abi::{Body, Record};
+use saker_detect::{Detector, Finding};
 use saker_enrich::{EnrichConfig, Enricher};
 use saker_model::{Event, Kind, Payload};
 use saker_sensor::{KernelLossCount, Sensor, SensorConfig};
@@ -33,6 +35,10 @@ pub struct AgentConfig {
     /// Attribute events to containers, ECS tasks and Kubernetes pods;
     /// `None` turns attribution off.
     pub workload: Option<ResolverConfig>,
+    /// Run the detection engine on every event; `None` turns it off. With
+    /// detection on, the kernel reports every kind detection needs, whatever
+    /// `kinds` lets through to the event sinks.
+    pub detection: Option<DetectionConfig>,
 }
 
 impl Default for AgentConfig {
@@ -45,6 +51,7 @@ impl Default for AgentConfig {
             loss_report_every: Duration::from_secs(60),
             scope: None,
             workload: Some(ResolverConfig::default()),
+            detection: Some(DetectionConfig::default()),
         }
     }
 }
@@ -95,13 +102,16 @@ pub fn start(
     mut sinks: Vec<Box<dyn Sink>>,
     stop: Arc<AtomicBool>,
 ) -> Result<RunningAgent, AgentError> {
-    cfg.sensor.kind_mask = crate::abi_kind_mask(&cfg.kinds);
+    // Lists load before the sensor does: a bad list is a start-up error.
+    let detector = cfg.detection.as_ref().map(DetectionConfig::detector).transpose()?;
+    cfg.sensor.kind_mask =
+        if detector.is_some() { crate::abi_kind_mask(&KindFilter::all()) } else { crate::abi_kind_mask(&cfg.kinds) };
     if let Some(scope) = &cfg.scope {
         cfg.sensor.scope = Some(scope.filter()?);
         tracing::info!(task = %scope.task_cgroup.display(), "task-sidecar mode: watching one task");
     }
     // Seed the process table before the sensor starts so no early event lacks lineage.
-    let mut enricher = Enricher::new(&cfg.enrich)?;
+    let enricher = Enricher::new(&cfg.enrich)?;
 
     let (tx, rx) = bounded::<SensorMsg>(256);
     let (ready_tx, ready_rx) = bounded::<Result<Vec<String>, AgentError>>(1);
@@ -130,7 +140,10 @@ pub fn start(
     let report_every = cfg.loss_report_every;
     let pipeline = std::thread::Builder::new()
         .name("saker-pipeline".into())
-        .spawn(move || pipeline_thread(&mut enricher, &kinds, report_every, &mut sinks, &rx))
+        .spawn(move || {
+            let mut stage = Stage { enricher, detector, kinds, findings: Vec::new() };
+            pipeline_thread(&mut stage, report_every, &mut sinks, &rx)
+        })
         .map_err(|source| AgentError::Thread { name: "saker-pipeline", source })?;
 
     Ok(RunningAgent { stop, sensor: Some(sensor), pipeline: Some(pipeline), attached })
@@ -204,27 +217,48 @@ fn attribute(resolver: &mut Resolver, rec: &Record) -> Option<Arc<Workload>> {
     resolver.resolve(h.cgroup_id, h.pid, h.kind == saker_abi::raw::kind::PROCESS_EXEC)
 }
 
+/// The pipeline thread's stages.
+struct Stage {
+    enricher: Enricher,
+    detector: Option<Detector>,
+    kinds: KindFilter,
+    /// Reused per event: findings are rare, the vector is not reallocated.
+    findings: Vec<Finding>,
+}
+
+/// How often the pipeline looks for finished hashes and due finding updates
+/// when no records arrive.
+const TICK: Duration = Duration::from_millis(200);
+
 fn pipeline_thread(
-    enricher: &mut Enricher,
-    kinds: &KindFilter,
+    stage: &mut Stage,
     report_every: Duration,
     sinks: &mut [Box<dyn Sink>],
     rx: &Receiver<SensorMsg>,
 ) -> Result<(), AgentError> {
     let mut tracker = LossTracker::new();
     let mut last_report = std::time::Instant::now();
-    for msg in rx.iter() {
+    loop {
+        let msg = match rx.recv_timeout(TICK) {
+            Ok(msg) => Some(msg),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
         match msg {
-            SensorMsg::Batch(records) => {
+            Some(SensorMsg::Batch(records)) => {
                 for (rec, workload) in &records {
-                    if let Some(ev) = enricher.enrich(rec, workload.as_deref())
-                        && kinds.allows(ev.kind)
-                    {
+                    let Some(ev) = stage.enricher.enrich(rec, workload.as_deref()) else { continue };
+                    if let Some(d) = &mut stage.detector {
+                        d.process(&ev, &mut stage.findings);
+                    }
+                    if stage.kinds.allows(ev.kind) {
                         emit(sinks, &ev)?;
                     }
+                    emit_findings(sinks, &mut stage.findings)?;
                 }
             }
-            SensorMsg::Loss { kernel, undecodable } => {
+            Some(SensorMsg::Loss { kernel, undecodable }) => {
+                let enricher = &stage.enricher;
                 let stats = enricher.stats();
                 let mut user = UserCounters::new();
                 user.insert(("sensor", "undecodable record"), undecodable);
@@ -251,9 +285,41 @@ fn pipeline_thread(
                     emit(sinks, &ev)?;
                 }
             }
+            None => {}
         }
+        stage.after_batch();
+        emit_findings(sinks, &mut stage.findings)?;
         for s in sinks.iter_mut() {
             s.flush()?;
+        }
+    }
+    if let Some(d) = &mut stage.detector {
+        d.flush(&mut stage.findings);
+    }
+    emit_findings(sinks, &mut stage.findings)?;
+    for s in sinks.iter_mut() {
+        s.flush()?;
+    }
+    Ok(())
+}
+
+impl Stage {
+    /// Hashes that finished since the exec went out, and due updates of
+    /// aggregated findings.
+    fn after_batch(&mut self) {
+        let Some(d) = &mut self.detector else { return };
+        for done in self.enricher.take_hashed() {
+            d.on_hash(done.pid, &done.sha256, &mut self.findings);
+        }
+        d.tick(chrono::Utc::now(), &mut self.findings);
+    }
+}
+
+fn emit_findings(sinks: &mut [Box<dyn Sink>], findings: &mut Vec<Finding>) -> Result<(), AgentError> {
+    for f in findings.drain(..) {
+        tracing::info!(r#type = %f.finding_type, severity = f.severity, id = %f.id, count = f.service.count, "finding");
+        for s in sinks.iter_mut() {
+            s.write_finding(&f)?;
         }
     }
     Ok(())

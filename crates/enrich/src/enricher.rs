@@ -2,7 +2,10 @@
 //! and attaches process, lineage and task context to every event.
 
 use crate::payload::{NotAnEvent, convert, split_argv, text};
-use crate::process::{BootClock, ExeHasher, ExeHint, ExecUpdate, ProcessError, ProcessTable};
+use crate::process::{BootClock, ExeHasher, ExeHint, ExecUpdate, HashResult, ProcessError, ProcessTable};
+
+/// Finished hashes kept for [`Enricher::take_hashed`] when nobody takes them.
+const MAX_UNTAKEN_HASHES: usize = 1024;
 use saker_abi::raw::kind;
 use saker_abi::{Body, Record, c_str};
 use saker_model::{Creds, Event, Host, Payload, TaskContext};
@@ -54,6 +57,7 @@ pub struct EnrichStats {
 pub struct Enricher {
     procs: ProcessTable,
     hasher: Option<ExeHasher>,
+    hashed: Vec<HashResult>,
     clock: BootClock,
     dns_parse_errors: u64,
     /// The agent's mount namespace (inode): paths from events in it name
@@ -75,6 +79,7 @@ impl Enricher {
         Ok(Enricher {
             procs,
             hasher,
+            hashed: Vec::new(),
             clock: BootClock::now(),
             dns_parse_errors: 0,
             own_mnt_ns,
@@ -93,6 +98,26 @@ impl Enricher {
     /// The wall-clock time of a kernel (CLOCK_BOOTTIME) timestamp.
     pub fn clock(&self) -> &BootClock {
         &self.clock
+    }
+
+    /// Executable hashes finished since the last call, for consumers that
+    /// act on hashes (malware checks): the exec event of a binary hashed for
+    /// the first time went out before its hash was known. Bounded: results
+    /// nobody takes are dropped oldest first.
+    pub fn take_hashed(&mut self) -> Vec<HashResult> {
+        self.apply_hash_results();
+        std::mem::take(&mut self.hashed)
+    }
+
+    fn apply_hash_results(&mut self) {
+        let Some(h) = &mut self.hasher else { return };
+        for done in h.poll_results() {
+            self.procs.set_hash(done.pid, done.start_ns, done.sha256.clone());
+            if self.hashed.len() >= MAX_UNTAKEN_HASHES {
+                self.hashed.remove(0);
+            }
+            self.hashed.push(done);
+        }
     }
 
     /// Turn one record into an event; `None` when the record carries nothing
@@ -119,11 +144,7 @@ impl Enricher {
         }
         // After update_table: an exec of an already-hashed binary is a cache
         // hit that lands here, so the exec event itself carries the hash.
-        if let Some(h) = &mut self.hasher {
-            for done in h.poll_results() {
-                self.procs.set_hash(done.pid, done.start_ns, done.sha256);
-            }
-        }
+        self.apply_hash_results();
 
         match &mut payload {
             Payload::Fork(f) => {

@@ -2,6 +2,7 @@
 //! context is added by [`crate::Enricher`].
 
 use crate::dns;
+use chrono::{DateTime, Utc};
 use saker_abi::raw::{self, kind};
 use saker_abi::{Body, c_str};
 use saker_model::*;
@@ -68,6 +69,11 @@ pub(crate) fn convert(header_kind: u16, body: &Body) -> Result<(Kind, Payload), 
                     upper_layer: raw.flags & raw::EXE_UPPER_LAYER != 0,
                     setuid: raw.flags & raw::EXE_SETUID != 0,
                     setgid: raw.flags & raw::EXE_SETGID != 0,
+                    executable_mtime: (raw.flags & raw::EXE_MTIME != 0).then(|| wall_clock(raw.exe_mtime_ns)),
+                    stdin_socket: raw.flags & raw::EXE_STDIN_SOCKET != 0,
+                    stdout_socket: raw.flags & raw::EXE_STDOUT_SOCKET != 0,
+                    stderr_socket: raw.flags & raw::EXE_STDERR_SOCKET != 0,
+                    stdin_peer: stdin_peer(raw),
                     previous: (raw.old_uid != u32::MAX).then_some(Creds {
                         uid: raw.old_uid,
                         euid: raw.old_euid,
@@ -199,7 +205,14 @@ pub(crate) fn convert(header_kind: u16, body: &Body) -> Result<(Kind, Payload), 
         Body::CgroupMkdir { .. } => Err(NotAnEvent::Internal),
         Body::Library { raw, path } => ok(
             Kind::LibraryLoad,
-            Payload::Library(LibraryInfo { path: text(path), prot: raw.prot, flags: raw.mmap_flags, inode: raw.ino }),
+            Payload::Library(LibraryInfo {
+                path: text(path),
+                prot: raw.prot,
+                flags: raw.mmap_flags,
+                inode: raw.ino,
+                upper_layer: raw.flags & raw::LIB_UPPER_LAYER != 0,
+                mtime: (raw.flags & raw::LIB_MTIME != 0).then(|| wall_clock(raw.mtime_ns)),
+            }),
         ),
     }
 }
@@ -215,13 +228,47 @@ fn address(family: u16, bytes: &[u8; 16]) -> String {
     }
 }
 
-fn net_info(raw: &raw::Net, unix_path: &[u8], listen: bool) -> NetInfo {
-    let protocol = match raw.protocol {
+/// A file timestamp from an inode (ns since the epoch, wall clock; not the
+/// boot clock of event times). Every i64 is in chrono's range.
+fn wall_clock(ns: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_nanos(ns)
+}
+
+fn protocol_name(protocol: u16) -> Option<String> {
+    match protocol {
         0 => None,
         6 => Some("tcp".to_owned()),
         17 => Some("udp".to_owned()),
         n => Some(n.to_string()),
-    };
+    }
+}
+
+fn family_name(family: u16) -> String {
+    match family {
+        AF_UNIX => "unix".to_owned(),
+        AF_INET => "inet".to_owned(),
+        AF_INET6 => "inet6".to_owned(),
+        n => n.to_string(),
+    }
+}
+
+/// The socket on the new program's stdin. The peer is known for a connected
+/// inet socket only (a connected one always has a remote port).
+fn stdin_peer(x: &raw::Exec) -> Option<SocketPeer> {
+    if x.flags & raw::EXE_STDIN_SOCKET == 0 || x.stdin_family == 0 {
+        return None;
+    }
+    let connected = matches!(x.stdin_family, AF_INET | AF_INET6) && x.stdin_rport != 0;
+    Some(SocketPeer {
+        family: family_name(x.stdin_family),
+        protocol: protocol_name(x.stdin_protocol),
+        remote_address: connected.then(|| address(x.stdin_family, &x.stdin_raddr)),
+        remote_port: connected.then_some(x.stdin_rport),
+    })
+}
+
+fn net_info(raw: &raw::Net, unix_path: &[u8], listen: bool) -> NetInfo {
+    let protocol = protocol_name(raw.protocol);
     match raw.family {
         AF_UNIX => NetInfo {
             family: "unix".into(),
@@ -230,7 +277,7 @@ fn net_info(raw: &raw::Net, unix_path: &[u8], listen: bool) -> NetInfo {
             ..Default::default()
         },
         AF_INET | AF_INET6 => NetInfo {
-            family: if raw.family == AF_INET { "inet" } else { "inet6" }.into(),
+            family: family_name(raw.family),
             protocol,
             local_address: Some(address(raw.family, &raw.laddr)),
             local_port: Some(raw.lport),
@@ -348,5 +395,83 @@ mod tests {
         assert_eq!(info.protocol.as_deref(), Some("tcp"));
         let u = raw::Net { family: AF_UNIX, ..Default::default() };
         assert_eq!(net_info(&u, b"/run/docker.sock", false).unix_path.as_deref(), Some("/run/docker.sock"));
+    }
+
+    fn exec_info(x: raw::Exec) -> ExecInfo {
+        let body = Body::Exec {
+            raw: x,
+            filename: b"/bin/sh".to_vec(),
+            exe: b"/usr/bin/dash".to_vec(),
+            interp: Vec::new(),
+            argv: b"sh\0".to_vec(),
+            cwd: Vec::new(),
+            ld_preload: Vec::new(),
+            ld_library_path: Vec::new(),
+            ecs_metadata_uri: Vec::new(),
+        };
+        let Ok((Kind::ProcessExec, Payload::Exec(info))) = convert(kind::PROCESS_EXEC, &body) else { panic!() };
+        info
+    }
+
+    #[test]
+    fn exec_with_a_tcp_socket_on_stdio() {
+        let mut x = raw::Exec {
+            flags: raw::EXE_STDIN_SOCKET | raw::EXE_STDOUT_SOCKET | raw::EXE_STDERR_SOCKET,
+            stdin_family: AF_INET6,
+            stdin_protocol: 6,
+            stdin_rport: 4444,
+            ..Default::default()
+        };
+        x.stdin_raddr[15] = 1;
+        let info = exec_info(x);
+        assert!(info.stdin_socket && info.stdout_socket && info.stderr_socket);
+        let peer = info.stdin_peer.unwrap();
+        assert_eq!(peer.family, "inet6");
+        assert_eq!(peer.protocol.as_deref(), Some("tcp"));
+        assert_eq!((peer.remote_address.as_deref(), peer.remote_port), (Some("::1"), Some(4444)));
+    }
+
+    #[test]
+    fn exec_socket_without_a_peer() {
+        // A unix socket on stdin (e.g. socket activation): family only.
+        let info = exec_info(raw::Exec { flags: raw::EXE_STDIN_SOCKET, stdin_family: AF_UNIX, ..Default::default() });
+        let peer = info.stdin_peer.unwrap();
+        assert_eq!((peer.family.as_str(), peer.protocol, peer.remote_address), ("unix", None, None));
+        // An unconnected inet socket: no peer address.
+        let x =
+            raw::Exec { flags: raw::EXE_STDIN_SOCKET, stdin_family: AF_INET, stdin_protocol: 6, ..Default::default() };
+        assert_eq!(exec_info(x).stdin_peer.unwrap().remote_address, None);
+        // Fields without the flag are ignored (a record is untrusted).
+        let x = raw::Exec { stdin_family: AF_INET, stdin_rport: 1, exe_mtime_ns: 5, ..Default::default() };
+        let info = exec_info(x);
+        assert!(!info.stdin_socket && !info.stdout_socket && !info.stderr_socket);
+        assert_eq!((info.stdin_peer, info.executable_mtime), (None, None));
+    }
+
+    #[test]
+    fn file_times_are_wall_clock() {
+        let x = raw::Exec { flags: raw::EXE_MTIME, exe_mtime_ns: 1_700_000_000_123_456_789, ..Default::default() };
+        let t = exec_info(x).executable_mtime.unwrap();
+        assert_eq!(t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true), "2023-11-14T22:13:20.123456789Z");
+        // The epoch itself (reproducible-build images) and times before it are real mtimes.
+        let x = raw::Exec { flags: raw::EXE_MTIME, exe_mtime_ns: 0, ..Default::default() };
+        assert_eq!(exec_info(x).executable_mtime.map(|t| t.timestamp()), Some(0));
+        let l = raw::Library {
+            flags: raw::LIB_MTIME | raw::LIB_UPPER_LAYER,
+            mtime_ns: -1_500_000_000,
+            ..Default::default()
+        };
+        let Ok((_, Payload::Library(info))) = convert(kind::LIBRARY_LOAD, &Body::Library { raw: l, path: Vec::new() })
+        else {
+            panic!()
+        };
+        assert!(info.upper_layer);
+        assert_eq!(info.mtime.map(|t| (t.timestamp(), t.timestamp_subsec_nanos())), Some((-2, 500_000_000)));
+        let l = raw::Library { mtime_ns: 7, ..Default::default() };
+        let Ok((_, Payload::Library(info))) = convert(kind::LIBRARY_LOAD, &Body::Library { raw: l, path: Vec::new() })
+        else {
+            panic!()
+        };
+        assert_eq!((info.upper_layer, info.mtime), (false, None));
     }
 }

@@ -1,6 +1,7 @@
 //! Kind-specific event payloads. Each serialises under its own key
 //! (`"exec": {...}`, `"file": {...}`) next to the common event fields.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// The kind-specific part of an [`crate::Event`].
@@ -71,9 +72,44 @@ pub struct ExecInfo {
     pub upper_layer: bool,
     pub setuid: bool,
     pub setgid: bool,
+    /// The executable's modification time (the file's own clock: it can be
+    /// set by whoever can write the file). Compared with a container's start,
+    /// it tells binaries changed after the container started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub executable_mtime: Option<DateTime<Utc>>,
+    /// Standard input of the new program is a socket.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stdin_socket: bool,
+    /// Standard output of the new program is a socket.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stdout_socket: bool,
+    /// Standard error of the new program is a socket.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stderr_socket: bool,
+    /// The socket on standard input, when it is one (a shell reading a TCP
+    /// connection is a reverse shell).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdin_peer: Option<SocketPeer>,
     /// Credentials before the exec (they change for set-id binaries).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous: Option<Creds>,
+}
+
+/// A socket a process holds, and whom it is connected to. Field names and
+/// forms as in [`NetInfo`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct SocketPeer {
+    /// `inet`, `inet6`, `unix`, or the address family number.
+    pub family: String,
+    /// `tcp`, `udp`, or the protocol number (inet sockets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<String>,
+    /// The remote address of a connected inet socket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_port: Option<u16>,
 }
 
 /// `process.exit` of a whole process (its last thread).
@@ -280,8 +316,16 @@ pub struct BpfInfo {
 pub struct LibraryInfo {
     pub path: String,
     pub prot: u32,
+    /// mmap(2) flags.
     pub flags: u32,
     pub inode: u64,
+    /// The file lives in an overlayfs upper layer: written after the
+    /// container started.
+    #[serde(default)]
+    pub upper_layer: bool,
+    /// The file's modification time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtime: Option<DateTime<Utc>>,
 }
 
 /// `agent.loss`: what was lost since the previous loss event. Emitted

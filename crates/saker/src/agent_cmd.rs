@@ -3,6 +3,7 @@
 use anyhow::{Context, Result, bail};
 use saker_agent::scope::TaskScope;
 use saker_agent::{AgentConfig, KindFilter, NdjsonSink, Sink};
+use saker_detect::intel::ListSpec;
 use saker_model::Kind;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,8 +12,12 @@ use std::sync::atomic::AtomicBool;
 #[derive(clap::Args)]
 pub struct AgentArgs {
     /// Write events as NDJSON to this file, or `-` for stdout.
+    #[arg(long, value_name = "-|PATH", required_unless_present = "findings_out")]
+    events_out: Option<String>,
+    /// Write findings (GuardDuty-shaped JSON, one per line) to this file, or
+    /// `-` for stdout.
     #[arg(long, value_name = "-|PATH")]
-    events_out: String,
+    findings_out: Option<String>,
     /// Only these kinds, comma-separated (e.g. `process.exec,net.connect`).
     #[arg(long, value_delimiter = ',')]
     kinds: Vec<String>,
@@ -58,6 +63,17 @@ struct Tuning {
     /// Do not hash executables.
     #[arg(long)]
     no_hash: bool,
+    /// A threat list: NAME=CATEGORY:PATH (repeatable). Formats (detected):
+    /// plain text, CSV (Feodo Tracker, OTX), Tor exit lists, STIX 2.1.
+    /// `saker findings categories` lists the categories.
+    #[arg(long, value_name = "NAME=CATEGORY:PATH")]
+    threat_list: Vec<String>,
+    /// A trusted list (IPs, CIDRs, domains) that wins over threat lists.
+    #[arg(long, value_name = "PATH")]
+    trusted_list: Vec<PathBuf>,
+    /// Run without the detection engine (events only).
+    #[arg(long)]
+    no_detect: bool,
 }
 
 /// `--kinds`, when given.
@@ -85,17 +101,25 @@ fn config(tuning: &Tuning, kinds: Option<KindFilter>) -> Result<AgentConfig> {
     cfg.sensor.wakeup_bytes = ring / 4;
     cfg.enrich.max_processes = tuning.max_processes;
     cfg.enrich.hash_executables = !tuning.no_hash;
+    if tuning.no_detect {
+        cfg.detection = None;
+    } else if let Some(d) = &mut cfg.detection {
+        for spec in &tuning.threat_list {
+            d.threat_lists.push(ListSpec::parse(spec).with_context(|| format!("--threat-list {spec}"))?);
+        }
+        d.trusted_lists.extend(tuning.trusted_list.iter().cloned());
+    }
     Ok(cfg)
 }
 
 /// Run until SIGINT/SIGTERM; on either, detach and flush. `on_started`
 /// runs once the programs are attached.
-fn run(cfg: AgentConfig, sink: Box<dyn Sink>, on_started: impl FnOnce(&saker_agent::RunningAgent)) -> Result<()> {
+fn run(cfg: AgentConfig, sinks: Vec<Box<dyn Sink>>, on_started: impl FnOnce(&saker_agent::RunningAgent)) -> Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&stop)).context("installing signal handlers")?;
     }
-    let agent = saker_agent::start(cfg, vec![sink], Arc::clone(&stop)).context("starting the agent")?;
+    let agent = saker_agent::start(cfg, sinks, Arc::clone(&stop)).context("starting the agent")?;
     tracing::info!(programs = agent.attached().len(), "agent running; Ctrl-C to stop");
     on_started(&agent);
     while !stop.load(std::sync::atomic::Ordering::SeqCst) {
@@ -122,35 +146,65 @@ pub fn run_agent(args: AgentArgs) -> Result<()> {
             None => TaskScope::detect(std::path::Path::new("/proc"), &root)?,
         });
     }
-    let sink: Box<dyn Sink> = if args.events_out == "-" {
-        Box::new(NdjsonSink::new("stdout", std::io::stdout()))
-    } else {
-        let path = PathBuf::from(&args.events_out);
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .with_context(|| format!("opening --events-out {}", path.display()))?;
-        Box::new(NdjsonSink::new(path.display().to_string(), file))
-    };
-    run(cfg, sink, |_| {})
+    let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+    if let Some(out) = &args.events_out {
+        sinks.push(match open_out(out, "--events-out")? {
+            Out::Stdout => Box::new(NdjsonSink::new("stdout", std::io::stdout())),
+            Out::File(name, f) => Box::new(NdjsonSink::new(name, f)),
+        });
+    }
+    if let Some(out) = &args.findings_out {
+        if cfg.detection.is_none() {
+            bail!("--findings-out needs detection; drop --no-detect");
+        }
+        sinks.push(match open_out(out, "--findings-out")? {
+            Out::Stdout => Box::new(NdjsonSink::findings("stdout", std::io::stdout())),
+            Out::File(name, f) => Box::new(NdjsonSink::findings(name, f)),
+        });
+    }
+    run(cfg, sinks, |_| {})
+}
+
+enum Out {
+    Stdout,
+    File(String, std::fs::File),
+}
+
+/// `-` or a file opened for appending.
+fn open_out(out: &str, flag: &str) -> Result<Out> {
+    if out == "-" {
+        return Ok(Out::Stdout);
+    }
+    let path = PathBuf::from(out);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .with_context(|| format!("opening {flag} {}", path.display()))?;
+    Ok(Out::File(path.display().to_string(), file))
 }
 
 pub fn run_up(args: UpArgs) -> Result<()> {
     saker_sensor::preflight().context("saker up runs the agent, which needs root")?;
     std::fs::create_dir_all(&args.data_dir).with_context(|| format!("creating {}", args.data_dir.display()))?;
-    let path = args.data_dir.join("events.ndjson");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .with_context(|| format!("opening {}", path.display()))?;
+    let events = args.data_dir.join("events.ndjson");
+    let findings = args.data_dir.join("findings.ndjson");
     let cfg = config(&args.tuning, None)?;
-    let shown = path.display().to_string();
-    run(cfg, Box::new(NdjsonSink::new(shown.clone(), file)), |agent| {
+    let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+    if let Out::File(name, f) = open_out(&events.display().to_string(), "events file")? {
+        sinks.push(Box::new(NdjsonSink::new(name, f)));
+    }
+    if cfg.detection.is_some()
+        && let Out::File(name, f) = open_out(&findings.display().to_string(), "findings file")?
+    {
+        sinks.push(Box::new(NdjsonSink::findings(name, f)));
+    }
+    let (events, findings) = (events.display().to_string(), findings.display().to_string());
+    run(cfg, sinks, |agent| {
         println!("Saker is running. Ctrl-C stops it.");
-        println!("  agent:   watching this host ({} BPF programs attached)", agent.attached().len());
-        println!("  events:  {shown} (follow with: tail -f {shown})");
+        println!("  agent:    watching this host ({} BPF programs attached)", agent.attached().len());
+        println!("  events:   {events} (follow with: tail -f {events})");
+        println!("  findings: {findings} (follow with: tail -f {findings})");
         println!("  console: not built yet — the server and console are the next milestone");
     })
 }

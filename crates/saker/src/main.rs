@@ -2,6 +2,7 @@
 //! arguments, builds the parts, runs them, maps errors to exit codes.
 
 mod agent_cmd;
+mod findings_cmd;
 mod logging;
 
 use clap::{Parser, Subcommand};
@@ -27,6 +28,9 @@ enum Command {
     /// Set up and run Saker on this machine. Today: the agent, writing events
     /// under the data directory (the server and console arrive next).
     Up(agent_cmd::UpArgs),
+    /// The finding catalog.
+    #[command(subcommand)]
+    Findings(findings_cmd::FindingsCommand),
 }
 
 fn main() -> ExitCode {
@@ -35,6 +39,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Agent(args) => agent_cmd::run_agent(args),
         Command::Up(args) => agent_cmd::run_up(args),
+        Command::Findings(cmd) => findings_cmd::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -110,3 +110,72 @@ fn bad_config_file_is_a_clear_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("agent.toml") && err.contains("not an absolute path"), "{err}");
 }
+
+#[test]
+fn findings_types_lists_the_catalog() {
+    let out = Command::new(SAKER).args(["findings", "types"]).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Execution:Runtime/ReverseShell") && text.contains("High"), "{text}");
+    assert!(text.contains("46 types"), "{text}");
+    let out = Command::new(SAKER).args(["findings", "types", "--json"]).output().unwrap();
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 46);
+    assert!(lines.iter().all(|t| t["type"].as_str().unwrap().contains(":Runtime/") && t["severity"].is_number()));
+}
+
+#[test]
+fn bad_threat_lists_are_clear_errors() {
+    let out = Command::new(SAKER).args(["agent", "--findings-out", "-", "--threat-list", "nonsense"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--threat-list nonsense") && err.contains("NAME=CATEGORY:PATH"), "{err}");
+    let out =
+        Command::new(SAKER).args(["agent", "--findings-out", "-", "--threat-list", "x=evil:/tmp/x"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("evil") && err.contains("c2"), "lists the categories: {err}");
+    if skip_unless_root() {
+        return;
+    }
+    let out = Command::new(SAKER)
+        .args(["agent", "--findings-out", "-", "--threat-list", "x=c2:/nonexistent/list.txt"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/nonexistent/list.txt"), "{err}");
+}
+
+#[test]
+fn findings_out_prints_a_guardduty_finding_for_a_real_technique() {
+    if skip_unless_root() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let findings = dir.path().join("findings.ndjson");
+    let mut agent =
+        Command::new(SAKER).arg("agent").arg("--findings-out").arg(&findings).stderr(Stdio::null()).spawn().unwrap();
+    // A program named like a miner: Impact:Runtime/CryptoMinerExecuted.
+    let miner = dir.path().join("xmrig");
+    std::fs::copy("/bin/true", &miner).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let finding = loop {
+        Command::new(&miner).status().unwrap();
+        let text = std::fs::read_to_string(&findings).unwrap_or_default();
+        if let Some(line) = text.lines().find(|l| l.contains("CryptoMinerExecuted")) {
+            break serde_json::from_str::<serde_json::Value>(line).unwrap();
+        }
+        assert!(Instant::now() < deadline, "no finding; file has: {text}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(agent.id() as i32, libc::SIGTERM) };
+    assert!(agent.wait().unwrap().success());
+    assert_eq!(finding["type"], "Impact:Runtime/CryptoMinerExecuted");
+    assert_eq!(finding["severityLabel"], "High");
+    assert_eq!(finding["resource"]["resourceType"], "Instance");
+    assert_eq!(finding["service"]["featureName"], "RuntimeMonitoring");
+    assert_eq!(finding["service"]["runtimeDetails"]["process"]["executablePath"], miner.display().to_string());
+    assert!(finding["service"]["runtimeDetails"]["process"]["lineage"].as_array().is_some_and(|l| !l.is_empty()));
+}

@@ -17,7 +17,9 @@
 pub mod container;
 pub mod dns;
 
-use saker_agent::{AgentConfig, FnSink, RunningAgent};
+use saker_agent::{AgentConfig, FindingFnSink, FnSink, RunningAgent};
+use saker_detect::Finding;
+use saker_detect::intel::{Intel, IntelHandle, ThreatList};
 use saker_model::{Event, Payload};
 use saker_sensor::PathInterest;
 use std::process::Command;
@@ -32,10 +34,15 @@ pub const WATCHED_DIR: &str = "/tmp/saker-test/";
 /// the event to arrive, not a timing assertion.
 pub const WAIT: Duration = Duration::from_secs(10);
 
-type Shared = Arc<(Mutex<Vec<Event>>, Condvar)>;
+type Shared<T> = Arc<(Mutex<Vec<T>>, Condvar)>;
 
 pub struct Harness {
-    events: Shared,
+    events: Shared<Event>,
+    findings: Shared<Finding>,
+    /// The running detector's threat intelligence.
+    intel: IntelHandle,
+    /// Lists tests added, on top of the built-in ones.
+    added_lists: Mutex<Vec<ThreatList>>,
     _agent: RunningAgent,
 }
 
@@ -84,9 +91,12 @@ pub fn start(mut cfg: AgentConfig) -> Result<Harness, String> {
     if let Some(w) = &mut cfg.workload {
         w.ecs_allowed_hosts.push(std::net::Ipv4Addr::LOCALHOST.into());
     }
-    let events: Shared = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
+    let events: Shared<Event> = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
+    let findings: Shared<Finding> = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
     let sink_events = Arc::clone(&events);
+    let sink_findings = Arc::clone(&findings);
     let me = std::process::id();
+    let intel = cfg.detection.as_ref().map(|d| d.intel.clone()).unwrap_or_default();
     let sink = FnSink(move |ev: &Event| {
         if !ours(ev, me) {
             return;
@@ -97,9 +107,26 @@ pub fn start(mut cfg: AgentConfig) -> Result<Harness, String> {
             cv.notify_all();
         }
     });
+    let finding_sink = FindingFnSink(move |f: &Finding| {
+        if !our_finding(f, me) {
+            return;
+        }
+        let (lock, cv) = &*sink_findings;
+        if let Ok(mut v) = lock.lock() {
+            v.push(f.clone());
+            cv.notify_all();
+        }
+    });
     let stop = Arc::new(AtomicBool::new(false));
-    let agent = saker_agent::start(cfg, vec![Box::new(sink)], stop).map_err(|e| e.to_string())?;
-    Ok(Harness { events, _agent: agent })
+    let agent =
+        saker_agent::start(cfg, vec![Box::new(sink), Box::new(finding_sink)], stop).map_err(|e| e.to_string())?;
+    Ok(Harness { events, findings, intel, added_lists: Mutex::new(Vec::new()), _agent: agent })
+}
+
+/// Findings about descendants of the test binary.
+fn our_finding(f: &Finding, me: u32) -> bool {
+    let p = &f.service.runtime_details.process;
+    p.pid == me || p.lineage.iter().any(|a| a.pid == me)
 }
 
 /// Descendants of the test binary, and loss reports.
@@ -127,23 +154,29 @@ impl Harness {
     }
 
     pub fn expect_within(&self, wait: Duration, what: &str, pred: impl Fn(&Event) -> bool) -> Event {
-        let (lock, cv) = &*self.events;
-        let deadline = Instant::now() + wait;
-        let mut events = lock.lock().unwrap_or_else(|p| p.into_inner());
-        loop {
-            if let Some(ev) = events.iter().find(|e| pred(e)) {
-                return ev.clone();
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                let recent: Vec<String> =
-                    events.iter().rev().take(20).map(|e| serde_json::to_string(e).unwrap_or_default()).collect();
-                // Release the lock before panicking: other tests share it.
-                drop(events);
-                panic!("no event: {what}\nlast events seen (newest first):\n{}", recent.join("\n"));
-            }
-            events = cv.wait_timeout(events, deadline - now).unwrap_or_else(|p| p.into_inner()).0;
-        }
+        wait_for(&self.events, wait, "event", what, pred)
+    }
+
+    /// Wait for a finding matching `pred`; panic with the findings that did
+    /// arrive.
+    pub fn expect_finding(&self, what: &str, pred: impl Fn(&Finding) -> bool) -> Finding {
+        wait_for(&self.findings, WAIT, "finding", what, pred)
+    }
+
+    /// Add a threat list to the running agent (with the built-in lists and
+    /// every list added before): the detector uses it from its next event.
+    pub fn add_threat_list(&self, list: ThreatList) {
+        let mut added = self.added_lists.lock().unwrap_or_else(|p| p.into_inner());
+        added.push(list);
+        let mut all = saker_detect::intel::builtin::guardduty_test_domains();
+        all.extend(added.iter().cloned());
+        self.intel.swap(Intel::build(&all, &[]));
+    }
+
+    /// Findings so far matching `pred`, without waiting.
+    pub fn findings(&self, pred: impl Fn(&Finding) -> bool) -> Vec<Finding> {
+        let (lock, _) = &*self.findings;
+        lock.lock().unwrap_or_else(|p| p.into_inner()).iter().filter(|f| pred(f)).cloned().collect()
     }
 
     /// The first event so far matching `pred`, without waiting.
@@ -157,6 +190,32 @@ impl Harness {
         let (lock, _) = &*self.events;
         let events = lock.lock().unwrap_or_else(|p| p.into_inner());
         events.iter().filter(|e| e.process.as_ref().is_some_and(|p| p.pid == pid)).cloned().collect()
+    }
+}
+
+fn wait_for<T: Clone + serde::Serialize>(
+    shared: &Shared<T>,
+    wait: Duration,
+    noun: &str,
+    what: &str,
+    pred: impl Fn(&T) -> bool,
+) -> T {
+    let (lock, cv) = &**shared;
+    let deadline = Instant::now() + wait;
+    let mut items = lock.lock().unwrap_or_else(|p| p.into_inner());
+    loop {
+        if let Some(x) = items.iter().find(|x| pred(x)) {
+            return x.clone();
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            let recent: Vec<String> =
+                items.iter().rev().take(20).map(|x| serde_json::to_string(x).unwrap_or_default()).collect();
+            // Release the lock before panicking: other tests share it.
+            drop(items);
+            panic!("no {noun}: {what}\nlast {noun}s seen (newest first):\n{}", recent.join("\n"));
+        }
+        items = cv.wait_timeout(items, deadline - now).unwrap_or_else(|p| p.into_inner()).0;
     }
 }
 

@@ -5,6 +5,8 @@
 //! Test-only code: it panics freely on unexpected failures.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod techniques;
+
 use std::ffi::CString;
 use std::io::{Read, Write};
 use std::process::Command;
@@ -26,11 +28,15 @@ fn main() {
         Some("mount-fail") => mount_fail(),
         Some("memfd-exec") => memfd_exec(),
         Some("deleted-exec") => deleted_exec(),
+        Some("stdio-socket-exec") => stdio_socket_exec(rest[0], &rest[1..]),
+        Some("mmap-exec") => mmap_exec(rest[0]),
         Some("userfaultfd") => userfaultfd(),
         Some("module-load") => module_load(),
         Some("bpf-load") => bpf_load(),
         Some("setuid") => setuid(),
         Some("forks") => forks(rest[0].parse().unwrap()),
+        // Techniques behind findings, one module per test area.
+        Some(action) if techniques::run(action, &rest) => {}
         other => {
             eprintln!("unknown action {other:?}");
             std::process::exit(2);
@@ -251,6 +257,62 @@ fn deleted_exec() {
     // SAFETY: reaping our child.
     unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
     println!("child={pid}");
+}
+
+/// Exec `argv` in a child whose stdin, stdout and stderr are one socket, the
+/// way a reverse shell has them: `tcp:ADDR` connects to ADDR, `unix` uses one
+/// end of a socketpair.
+fn stdio_socket_exec(target: &str, argv: &[&str]) {
+    use std::os::fd::{AsRawFd, OwnedFd};
+    let mut _other_end = None;
+    let sock: OwnedFd = match target.strip_prefix("tcp:") {
+        Some(addr) => std::net::TcpStream::connect(addr).unwrap().into(),
+        None => {
+            assert_eq!(target, "unix", "target is tcp:ADDR or unix");
+            let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+            _other_end = Some(b);
+            a.into()
+        }
+    };
+    // Everything the child needs is allocated before fork.
+    let args: Vec<CString> = argv.iter().map(|a| CString::new(*a).unwrap()).collect();
+    let mut ptrs: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
+    ptrs.push(std::ptr::null());
+    let envp: [*const libc::c_char; 1] = [std::ptr::null()];
+    // SAFETY: fork in a single-threaded program; the child execs or exits.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        // SAFETY: dup2 onto the standard fds (clearing close-on-exec), then
+        // execve with valid NULL-terminated vectors.
+        unsafe {
+            for fd in 0..3 {
+                libc::dup2(sock.as_raw_fd(), fd);
+            }
+            libc::execve(ptrs[0], ptrs.as_ptr(), envp.as_ptr());
+            libc::_exit(127);
+        }
+    }
+    let mut status = 0;
+    // SAFETY: reaping our child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    println!("child={pid}");
+    println!("status={status}");
+}
+
+/// Map a file executable (what the dynamic loader does with a library).
+fn mmap_exec(path: &str) {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::File::open(path).unwrap();
+    let len = f.metadata().unwrap().len().clamp(1, 4096) as usize;
+    // SAFETY: a fresh private read/exec mapping of our own fd, unmapped below.
+    let addr = unsafe {
+        libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_EXEC, libc::MAP_PRIVATE, f.as_raw_fd(), 0)
+    };
+    println!("mapped={}", addr != libc::MAP_FAILED);
+    if addr != libc::MAP_FAILED {
+        // SAFETY: the mapping made above.
+        unsafe { libc::munmap(addr, len) };
+    }
 }
 
 fn userfaultfd() {

