@@ -59,6 +59,9 @@ pub struct DetectSection {
     /// Trusted lists: IPs, CIDRs and domains never reported.
     #[serde(default)]
     pub trusted_lists: Vec<PathBuf>,
+    /// YARA rule files: new executables are scanned with them.
+    #[serde(default)]
+    pub yara_rules: Vec<PathBuf>,
 }
 
 impl Default for DetectSection {
@@ -70,6 +73,7 @@ impl Default for DetectSection {
             disabled_types: Vec::new(),
             threat_lists: Vec::new(),
             trusted_lists: Vec::new(),
+            yara_rules: Vec::new(),
         }
     }
 }
@@ -195,6 +199,7 @@ fn apply_detect(d: &DetectSection, cfg: &mut AgentConfig) -> Result<(), String> 
         det.threat_lists.push(ListSpec { name: l.name.clone(), category, path: l.path.clone(), format });
     }
     det.trusted_lists.extend(d.trusted_lists.iter().cloned());
+    det.yara_rules.extend(d.yara_rules.iter().cloned());
     Ok(())
 }
 

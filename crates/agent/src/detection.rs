@@ -3,6 +3,7 @@
 //! the start with a clear error; bad *lines* are skipped, counted and logged).
 
 use crate::AgentError;
+use crate::yara::{YaraConfig, YaraWorker};
 use saker_detect::intel::{self, Intel, IntelHandle, ListSpec, ThreatList};
 use saker_detect::{DetectConfig, Detector};
 use std::path::PathBuf;
@@ -16,6 +17,8 @@ pub struct DetectionConfig {
     /// Include GuardDuty's published test domains, so Saker can be tested
     /// the way GuardDuty is.
     pub builtin_test_domains: bool,
+    /// YARA rule files: new executables are scanned with them (feature `yara`).
+    pub yara_rules: Vec<PathBuf>,
     /// Where the loaded lists are published. Keep a clone to swap new lists
     /// in while the agent runs: the detector picks them up at its next event.
     pub intel: IntelHandle,
@@ -28,6 +31,7 @@ impl Default for DetectionConfig {
             threat_lists: Vec::new(),
             trusted_lists: Vec::new(),
             builtin_test_domains: true,
+            yara_rules: Vec::new(),
             intel: IntelHandle::default(),
         }
     }
@@ -56,7 +60,18 @@ impl DetectionConfig {
     /// reading from it.
     pub fn detector(&self) -> Result<Detector, AgentError> {
         self.intel.swap(self.load_intel()?);
-        Ok(Detector::new(self.detect.clone(), self.intel.clone()))
+        let mut cfg = self.detect.clone();
+        cfg.scan_new_executables = !self.yara_rules.is_empty();
+        Ok(Detector::new(cfg, self.intel.clone()))
+    }
+
+    /// The YARA worker, when rules are configured (compiled here: a rule
+    /// error stops the start).
+    pub fn yara(&self) -> Result<Option<YaraWorker>, AgentError> {
+        if self.yara_rules.is_empty() {
+            return Ok(None);
+        }
+        YaraWorker::start(&YaraConfig::new(self.yara_rules.clone())).map(Some)
     }
 }
 

@@ -14,6 +14,8 @@ pub enum AgentError {
     Workload(#[from] saker_workload::ResolverError),
     #[error(transparent)]
     Intel(#[from] saker_detect::intel::IntelError),
+    #[error("{0}")]
+    Yara(String),
     #[error("writing events to {sink}: {source}")]
     Sink { sink: String, source: std::io::Error },
     #[error("the sensor thread ended before reporting whether it loaded")]

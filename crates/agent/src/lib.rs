@@ -13,6 +13,7 @@ mod loss;
 mod pipeline;
 pub mod scope;
 mod sink;
+pub mod yara;
 
 pub use detection::DetectionConfig;
 pub use error::AgentError;

@@ -4,6 +4,7 @@
 
 use crate::loss::{LossTracker, UserCounters};
 use crate::scope::TaskScope;
+use crate::yara::YaraWorker;
 use crate::{AgentError, DetectionConfig, KindFilter, Sink};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 use saker_abi::{Body, Record};
@@ -104,6 +105,10 @@ pub fn start(
 ) -> Result<RunningAgent, AgentError> {
     // Lists load before the sensor does: a bad list is a start-up error.
     let detector = cfg.detection.as_ref().map(DetectionConfig::detector).transpose()?;
+    let yara = match &cfg.detection {
+        Some(d) => d.yara()?,
+        None => None,
+    };
     cfg.sensor.kind_mask =
         if detector.is_some() { crate::abi_kind_mask(&KindFilter::all()) } else { crate::abi_kind_mask(&cfg.kinds) };
     if let Some(scope) = &cfg.scope {
@@ -141,7 +146,7 @@ pub fn start(
     let pipeline = std::thread::Builder::new()
         .name("saker-pipeline".into())
         .spawn(move || {
-            let mut stage = Stage { enricher, detector, kinds, findings: Vec::new() };
+            let mut stage = Stage { enricher, detector, yara, kinds, findings: Vec::new() };
             pipeline_thread(&mut stage, report_every, &mut sinks, &rx)
         })
         .map_err(|source| AgentError::Thread { name: "saker-pipeline", source })?;
@@ -221,6 +226,7 @@ fn attribute(resolver: &mut Resolver, rec: &Record) -> Option<Arc<Workload>> {
 struct Stage {
     enricher: Enricher,
     detector: Option<Detector>,
+    yara: Option<YaraWorker>,
     kinds: KindFilter,
     /// Reused per event: findings are rare, the vector is not reallocated.
     findings: Vec<Finding>,
@@ -263,6 +269,9 @@ fn pipeline_thread(
                 let mut user = UserCounters::new();
                 user.insert(("sensor", "undecodable record"), undecodable);
                 user.insert(("enrich", "malformed DNS message"), stats.dns_parse_errors);
+                if let Some(y) = &stage.yara {
+                    user.insert(("yara", "scan queue full"), y.dropped);
+                }
                 let report_zero = last_report.elapsed() >= report_every;
                 if let Some(info) = tracker.delta(&kernel, &user, report_zero) {
                     last_report = std::time::Instant::now();
@@ -310,6 +319,14 @@ impl Stage {
         let Some(d) = &mut self.detector else { return };
         for done in self.enricher.take_hashed() {
             d.on_hash(done.pid, &done.sha256, &mut self.findings);
+        }
+        if let Some(y) = &mut self.yara {
+            for req in d.take_scan_requests() {
+                y.submit(req);
+            }
+            for (req, rules) in y.results() {
+                d.on_scan_match(&req, &y.source, &rules, &mut self.findings);
+            }
         }
         d.tick(chrono::Utc::now(), &mut self.findings);
     }

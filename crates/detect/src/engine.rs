@@ -30,6 +30,9 @@ pub struct DetectConfig {
     pub max_findings: usize,
     /// Types not to report.
     pub disabled: HashSet<FindingType>,
+    /// Ask for a malware scan (YARA) of executables that are new: written in
+    /// a container after it started, or run from a world-writable directory.
+    pub scan_new_executables: bool,
 }
 
 impl Default for DetectConfig {
@@ -42,6 +45,7 @@ impl Default for DetectConfig {
             limits: StateLimits::default(),
             max_findings: 8_192,
             disabled: HashSet::new(),
+            scan_new_executables: false,
         }
     }
 }
@@ -52,12 +56,27 @@ pub struct Detector {
     state: State,
     agg: Aggregator,
     hits: Vec<Hit>,
+    scans: Vec<ScanRequest>,
 }
+
+/// An executable worth a malware scan, with the exec event a match will be
+/// reported against. The scan itself (file I/O) happens outside detection.
+#[derive(Debug, Clone)]
+pub struct ScanRequest {
+    pub pid: u32,
+    /// The executable's path as the process saw it (container-relative in a
+    /// container: read it through `/proc/<pid>/root` or `/proc/<pid>/exe`).
+    pub path: String,
+    pub event: Event,
+}
+
+/// Directories anyone can write: an executable run from one is new by nature.
+const WORLD_WRITABLE: &[&str] = &["/tmp/", "/var/tmp/", "/dev/shm/"];
 
 impl Detector {
     pub fn new(cfg: DetectConfig, intel: IntelHandle) -> Self {
         let agg = Aggregator::new(cfg.max_findings, cfg.update_interval);
-        Detector { state: State::new(cfg.limits), agg, cfg, intel, hits: Vec::new() }
+        Detector { state: State::new(cfg.limits), agg, cfg, intel, hits: Vec::new(), scans: Vec::new() }
     }
 
     /// The intel handle: swap a new snapshot in at any time.
@@ -79,7 +98,46 @@ impl Detector {
         let mut cx = RuleCtx { intel: &intel, hash_lists, state: &mut self.state };
         self.hits.clear();
         rules::evaluate(ev, &mut cx, &mut self.hits);
+        if self.cfg.scan_new_executables && ev.kind == Kind::ProcessExec {
+            self.request_scan(ev);
+        }
         self.record(ev, out);
+    }
+
+    fn request_scan(&mut self, ev: &Event) {
+        let (Some(x), Some(p)) = (ev.exec(), &ev.process) else { return };
+        let Some(path) = x.executable.as_deref() else { return };
+        let new_in_container = self.hits.iter().any(|h| h.finding_type == FindingType::NewBinaryExecuted);
+        let writable_dir = WORLD_WRITABLE.iter().any(|d| path.starts_with(d));
+        if (new_in_container || writable_dir || x.memfd || x.deleted) && self.scans.len() < 1024 {
+            self.scans.push(ScanRequest { pid: p.pid, path: path.to_owned(), event: ev.clone() });
+        }
+    }
+
+    /// Executables to scan, asked for since the last call.
+    pub fn take_scan_requests(&mut self) -> Vec<ScanRequest> {
+        std::mem::take(&mut self.scans)
+    }
+
+    /// A malware scan of `req` matched `rules` from the rule set `source`:
+    /// `Execution:Runtime/MaliciousFileExecuted.Custom` (the rules are the
+    /// user's own).
+    pub fn on_scan_match(&mut self, req: &ScanRequest, source: &str, rules: &[String], out: &mut Vec<Finding>) {
+        if rules.is_empty() {
+            return;
+        }
+        let mut hit = Hit::new(FindingType::MaliciousFileExecutedCustom, format!("yara:{}", req.path))
+            .ctx("threatFilePath", req.path.clone())
+            .ctx("yaraRules", rules.to_vec());
+        hit.evidence = Some(crate::finding::Evidence {
+            threat_intelligence_details: vec![crate::finding::ThreatIntelligenceDetail {
+                threat_list_name: source.to_owned(),
+                threat_names: rules.to_vec(),
+            }],
+        });
+        self.hits.clear();
+        self.hits.push(hit);
+        self.record(&req.event, out);
     }
 
     /// An executable's hash became known after its exec event went out.

@@ -18,6 +18,6 @@ pub mod rules;
 pub mod state;
 
 pub use catalog::{Family, FindingType, SeverityLabel, TypeInfo, UnknownFindingType};
-pub use engine::{DetectConfig, Detector};
+pub use engine::{DetectConfig, Detector, ScanRequest};
 pub use finding::Finding;
 pub use intel::{Intel, IntelHandle, ThreatCategory, ThreatList};

@@ -71,6 +71,12 @@ struct Tuning {
     /// A trusted list (IPs, CIDRs, domains) that wins over threat lists.
     #[arg(long, value_name = "PATH")]
     trusted_list: Vec<PathBuf>,
+    /// YARA rules (repeatable): executables that are new — written in a
+    /// container after it started, or run from /tmp, /dev/shm, memfd — are
+    /// scanned in the background; a match is
+    /// `Execution:Runtime/MaliciousFileExecuted.Custom`.
+    #[arg(long, value_name = "PATH")]
+    yara: Vec<PathBuf>,
     /// Run without the detection engine (events only).
     #[arg(long)]
     no_detect: bool,
@@ -108,6 +114,7 @@ fn config(tuning: &Tuning, kinds: Option<KindFilter>) -> Result<AgentConfig> {
             d.threat_lists.push(ListSpec::parse(spec).with_context(|| format!("--threat-list {spec}"))?);
         }
         d.trusted_lists.extend(tuning.trusted_list.iter().cloned());
+        d.yara_rules.extend(tuning.yara.iter().cloned());
     }
     Ok(cfg)
 }

@@ -179,3 +179,55 @@ fn findings_out_prints_a_guardduty_finding_for_a_real_technique() {
     assert_eq!(finding["service"]["runtimeDetails"]["process"]["executablePath"], miner.display().to_string());
     assert!(finding["service"]["runtimeDetails"]["process"]["lineage"].as_array().is_some_and(|l| !l.is_empty()));
 }
+
+#[test]
+fn yara_rules_scan_new_executables() {
+    if skip_unless_root() {
+        return;
+    }
+    let dir = tempfile::tempdir_in("/tmp").unwrap();
+    let bad = dir.path().join("bad.yar");
+    std::fs::write(&bad, "rule broken { condition: nonsense( }").unwrap();
+    let out = Command::new(SAKER).args(["agent", "--findings-out", "-", "--yara"]).arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.yar"), "names the rule file: {err}");
+
+    let rules = dir.path().join("saker-test.yar");
+    std::fs::write(&rules, "rule saker_test_marker { strings: $m = \"SAKER-YARA-TEST-MARKER\" condition: $m }\n")
+        .unwrap();
+    let findings = dir.path().join("findings.ndjson");
+    let mut agent = Command::new(SAKER)
+        .arg("agent")
+        .arg("--findings-out")
+        .arg(&findings)
+        .arg("--yara")
+        .arg(&rules)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // A real executable carrying the marker, run from /tmp (new by nature).
+    let marked = dir.path().join("marked");
+    let mut bytes = std::fs::read("/bin/sleep").unwrap();
+    bytes.extend_from_slice(b"SAKER-YARA-TEST-MARKER");
+    std::fs::write(&marked, bytes).unwrap();
+    std::fs::set_permissions(&marked, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let finding = loop {
+        // Still running while scanned: /proc/<pid>/exe is read.
+        Command::new(&marked).arg("0.3").status().unwrap();
+        let text = std::fs::read_to_string(&findings).unwrap_or_default();
+        if let Some(line) = text.lines().find(|l| l.contains("MaliciousFileExecuted.Custom")) {
+            break serde_json::from_str::<serde_json::Value>(line).unwrap();
+        }
+        assert!(Instant::now() < deadline, "no YARA finding; file has: {text}");
+    };
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(agent.id() as i32, libc::SIGTERM) };
+    assert!(agent.wait().unwrap().success());
+    let context = &finding["service"]["runtimeDetails"]["context"];
+    assert_eq!(context["threatFilePath"], marked.display().to_string());
+    assert_eq!(context["yaraRules"][0], "saker_test_marker");
+    let evidence = &finding["service"]["evidence"]["threatIntelligenceDetails"][0];
+    assert!(evidence["threatListName"].as_str().unwrap().starts_with("yara:"), "{evidence}");
+}
