@@ -62,6 +62,12 @@ pub struct DetectSection {
     /// YARA rule files: new executables are scanned with them.
     #[serde(default)]
     pub yara_rules: Vec<PathBuf>,
+    /// Written into every finding; by default taken from the ECS task's ARN
+    /// when there is one.
+    #[serde(default)]
+    pub account_id: Option<String>,
+    #[serde(default)]
+    pub region: Option<String>,
 }
 
 impl Default for DetectSection {
@@ -74,6 +80,8 @@ impl Default for DetectSection {
             threat_lists: Vec::new(),
             trusted_lists: Vec::new(),
             yara_rules: Vec::new(),
+            account_id: None,
+            region: None,
         }
     }
 }
@@ -200,6 +208,12 @@ fn apply_detect(d: &DetectSection, cfg: &mut AgentConfig) -> Result<(), String> 
     }
     det.trusted_lists.extend(d.trusted_lists.iter().cloned());
     det.yara_rules.extend(d.yara_rules.iter().cloned());
+    if d.account_id.is_some() {
+        det.detect.account_id.clone_from(&d.account_id);
+    }
+    if d.region.is_some() {
+        det.detect.region.clone_from(&d.region);
+    }
     Ok(())
 }
 

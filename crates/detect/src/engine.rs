@@ -142,7 +142,11 @@ impl Detector {
 
     /// An executable's hash became known after its exec event went out.
     pub fn on_hash(&mut self, pid: u32, sha256: &str, out: &mut Vec<Finding>) {
-        let Some(ev) = self.state.take_awaiting(pid) else { return };
+        let Some(mut ev) = self.state.take_awaiting(pid) else { return };
+        // The finding's process carries the hash it was found by.
+        if let Some(p) = ev.process.as_mut() {
+            p.executable_sha256.get_or_insert_with(|| sha256.to_ascii_lowercase());
+        }
         let intel = self.intel.load();
         let mut cx = RuleCtx { intel: &intel, hash_lists: true, state: &mut self.state };
         self.hits.clear();
@@ -234,8 +238,8 @@ fn build(cfg: &DetectConfig, id: String, hit: Hit, ev: &Event, event_id: String,
         description: info.description.to_owned(),
         created_at: now,
         updated_at: now,
-        account_id: cfg.account_id.clone(),
-        region: cfg.region.clone(),
+        account_id: cfg.account_id.clone().or_else(|| arn_part(ev, 4)),
+        region: cfg.region.clone().or_else(|| arn_part(ev, 3)),
         resource: resource(ev),
         service: Service {
             service_name: "saker".to_owned(),
@@ -254,6 +258,15 @@ fn build(cfg: &DetectConfig, id: String, hit: Hit, ev: &Event, event_id: String,
             event_ids: vec![event_id],
         },
     }
+}
+
+/// A field of the ECS task's (or cluster's) ARN, `arn:aws:ecs:REGION:ACCOUNT:...`:
+/// where the finding's account and region come from when not configured.
+fn arn_part(ev: &Event, index: usize) -> Option<String> {
+    let ecs = ev.ecs.as_ref()?;
+    let arn = ecs.task_arn.as_deref().or(ecs.cluster_arn.as_deref())?;
+    let part = arn.split(':').nth(index)?;
+    (!part.is_empty()).then(|| part.to_owned())
 }
 
 /// GuardDuty's process details from Saker's process.

@@ -414,4 +414,23 @@ fn ecs_resource_shape() {
     assert_eq!(json["service"]["featureName"], "RuntimeMonitoring");
     assert_eq!(json["service"]["runtimeDetails"]["process"]["executablePath"], "/tmp/xmrig");
     assert_eq!(json["severityLabel"], "High");
+    // Account and region come from the task's ARN.
+    assert_eq!((json["accountId"].as_str(), json["region"].as_str()), (Some("1"), Some("eu-west-1")));
+}
+
+#[test]
+fn a_hash_that_arrives_late_is_in_the_finding_process() {
+    use saker_detect::intel::{ThreatCategory, ThreatList};
+    let sha = "c".repeat(64);
+    let mut bad = ThreatList::new("feed", ThreatCategory::MaliciousFile);
+    bad.hashes.push(sha.clone());
+    let mut d = saker_detect::Detector::new(Default::default(), saker_detect::IntelHandle::new(Intel::build(&[bad], &[])));
+    let mut out = Vec::new();
+    // First exec of a new binary: the event goes out before its hash is known.
+    d.process(&exec_event(51, "/tmp/first-seen", &["first-seen"]), &mut out);
+    assert!(out.is_empty());
+    d.on_hash(51, &sha.to_uppercase(), &mut out);
+    let f = only(&out, T::MaliciousFileExecuted);
+    assert_eq!(f.service.runtime_details.process.executable_sha256.as_deref(), Some(&*sha));
+    assert_eq!(ctx(f, "threatFileSha256"), sha.as_str());
 }
