@@ -84,8 +84,12 @@ fn compile(paths: &[PathBuf]) -> Result<yara_x::Rules, AgentError> {
     Ok(compiler.build())
 }
 
+/// Stands in for compiled rules when YARA support is not built in.
 #[cfg(not(feature = "yara"))]
-fn compile(_paths: &[PathBuf]) -> Result<(), AgentError> {
+struct NoRules;
+
+#[cfg(not(feature = "yara"))]
+fn compile(_paths: &[PathBuf]) -> Result<NoRules, AgentError> {
     Err(AgentError::Yara("this saker was built without YARA support (cargo feature `yara`)".into()))
 }
 
@@ -135,7 +139,7 @@ fn worker(
 
 #[cfg(not(feature = "yara"))]
 fn worker(
-    _rules: (),
+    _rules: NoRules,
     max: u64,
     _timeout: std::time::Duration,
     work: &Receiver<ScanRequest>,
