@@ -2,9 +2,9 @@
 # Installs the Debian packages Saker needs to build and test (Debian 12).
 # Build: clang/llvm (BPF programs), libelf/zlib/pkg-config/make (vendored libbpf).
 # Tests: runc + busybox-static (real containers), iproute2 (network namespaces),
-#        login/passwd (setuid binaries the exec test runs).
+#        login/passwd (setuid binaries the exec test runs), gcc and sudo (the benign-activity suite).
 set -euo pipefail
-packages=(clang llvm libelf-dev zlib1g-dev pkg-config make runc busybox-static iproute2 login passwd procps)
+packages=(clang llvm libelf-dev zlib1g-dev pkg-config make runc busybox-static iproute2 login passwd procps gcc sudo)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -424,7 +424,8 @@ fn a_hash_that_arrives_late_is_in_the_finding_process() {
     let sha = "c".repeat(64);
     let mut bad = ThreatList::new("feed", ThreatCategory::MaliciousFile);
     bad.hashes.push(sha.clone());
-    let mut d = saker_detect::Detector::new(Default::default(), saker_detect::IntelHandle::new(Intel::build(&[bad], &[])));
+    let mut d =
+        saker_detect::Detector::new(Default::default(), saker_detect::IntelHandle::new(Intel::build(&[bad], &[])));
     let mut out = Vec::new();
     // First exec of a new binary: the event goes out before its hash is known.
     d.process(&exec_event(51, "/tmp/first-seen", &["first-seen"]), &mut out);
@@ -433,4 +434,26 @@ fn a_hash_that_arrives_late_is_in_the_finding_process() {
     let f = only(&out, T::MaliciousFileExecuted);
     assert_eq!(f.service.runtime_details.process.executable_sha256.as_deref(), Some(&*sha));
     assert_eq!(ctx(f, "threatFileSha256"), sha.as_str());
+}
+
+#[test]
+fn busybox_applets_are_judged_as_the_program_they_run() {
+    // Alpine's nc is busybox run as `nc`: a dual-use tool in a container.
+    let nc = exec_event(110, "/bin/busybox", &["/bin/nc", "-w", "1", "10.0.0.1", "22"]).in_container("c1");
+    let f = run(&[nc]);
+    let f = only(&f, T::SuspiciousTool);
+    assert_eq!((f.severity, ctx(f, "toolName").as_str()), (2.0, Some("nc")));
+    // `busybox APPLET ...` names the applet second.
+    let ev = exec_event(111, "/bin/busybox", &["busybox", "crontab", "-r"]).in_container("c1");
+    only(&run(&[ev]), T::SuspiciousCommandDefenseEvasion);
+    // busybox's crontab writing the table it installs is crontab doing its
+    // job (the install itself is the Persistence command finding); a shell
+    // writing there is not.
+    let table = |argv0: &str| {
+        let mut ev = file_event(Kind::FileWrite, 112, "/bin/busybox", "/var/spool/cron/crontabs/root.new");
+        ev.process.as_mut().unwrap().argv = vec![argv0.to_owned(), "/tmp/job".to_owned()];
+        ev.in_container("c1")
+    };
+    assert!(run(&[table("/bin/crontab")]).is_empty());
+    only(&run(&[table("/bin/sh")]), T::SensitiveFileModifiedPersistence);
 }

@@ -1,9 +1,18 @@
 //! A DNS resolver for tests, on a loopback address: answers every A query
-//! with 10.9.8.7, over UDP and TCP.
+//! with 10.9.8.7, over UDP and TCP — except names under [`REBIND_DOMAIN`],
+//! answered with the cloud metadata address (a DNS rebinding attack).
 
 use std::io::{Read, Write};
 
-/// A resolver on 127.0.0.153:53 answering every A query with 10.9.8.7.
+/// Names under this domain resolve to 169.254.169.254, the instance
+/// metadata service, the way an attacker's rebinding name does.
+pub const REBIND_DOMAIN: &str = "rebind.saker.test";
+
+/// The address every other name resolves to.
+pub const ANSWER: std::net::Ipv4Addr = std::net::Ipv4Addr::new(10, 9, 8, 7);
+
+/// A resolver on 127.0.0.153:53 answering every A query with [`ANSWER`]
+/// (names under [`REBIND_DOMAIN`]: 169.254.169.254).
 pub fn resolver() -> &'static str {
     use std::sync::OnceLock;
     static ADDR: OnceLock<&'static str> = OnceLock::new();
@@ -49,7 +58,11 @@ pub fn answer(query: &[u8]) -> Option<Vec<u8>> {
     m.set_id(q.id()).set_message_type(MessageType::Response);
     for question in q.queries() {
         m.add_query(question.clone());
-        m.add_answer(Record::from_rdata(question.name().clone(), 300, RData::A(A::new(10, 9, 8, 7))));
+        let name = question.name().to_ascii().to_ascii_lowercase();
+        let name = name.trim_end_matches('.');
+        let rebind = name.strip_suffix(REBIND_DOMAIN).is_some_and(|rest| rest.is_empty() || rest.ends_with('.'));
+        let addr = if rebind { std::net::Ipv4Addr::new(169, 254, 169, 254) } else { ANSWER };
+        m.add_answer(Record::from_rdata(question.name().clone(), 300, RData::A(A::from(addr))));
     }
     m.to_vec().ok()
 }

@@ -16,6 +16,7 @@
 
 pub mod container;
 pub mod dns;
+pub mod netns;
 
 use saker_agent::{AgentConfig, FindingFnSink, FnSink, RunningAgent};
 use saker_detect::Finding;
@@ -43,6 +44,8 @@ pub struct Harness {
     intel: IntelHandle,
     /// Lists tests added, on top of the built-in ones.
     added_lists: Mutex<Vec<ThreatList>>,
+    /// Trusted lists tests added (none built in).
+    added_trusted: Mutex<Vec<ThreatList>>,
     _agent: RunningAgent,
 }
 
@@ -120,7 +123,14 @@ pub fn start(mut cfg: AgentConfig) -> Result<Harness, String> {
     let stop = Arc::new(AtomicBool::new(false));
     let agent =
         saker_agent::start(cfg, vec![Box::new(sink), Box::new(finding_sink)], stop).map_err(|e| e.to_string())?;
-    Ok(Harness { events, findings, intel, added_lists: Mutex::new(Vec::new()), _agent: agent })
+    Ok(Harness {
+        events,
+        findings,
+        intel,
+        added_lists: Mutex::new(Vec::new()),
+        added_trusted: Mutex::default(),
+        _agent: agent,
+    })
 }
 
 /// Findings about descendants of the test binary.
@@ -166,11 +176,23 @@ impl Harness {
     /// Add a threat list to the running agent (with the built-in lists and
     /// every list added before): the detector uses it from its next event.
     pub fn add_threat_list(&self, list: ThreatList) {
+        self.add_lists(Some(list), None);
+    }
+
+    /// Add a trusted list (its entries are never reported, whatever threat
+    /// list holds them) to the running agent, with every list added before.
+    pub fn add_trusted_list(&self, list: ThreatList) {
+        self.add_lists(None, Some(list));
+    }
+
+    fn add_lists(&self, threat: Option<ThreatList>, trusted: Option<ThreatList>) {
         let mut added = self.added_lists.lock().unwrap_or_else(|p| p.into_inner());
-        added.push(list);
+        let mut added_trusted = self.added_trusted.lock().unwrap_or_else(|p| p.into_inner());
+        added.extend(threat);
+        added_trusted.extend(trusted);
         let mut all = saker_detect::intel::builtin::guardduty_test_domains();
         all.extend(added.iter().cloned());
-        self.intel.swap(Intel::build(&all, &[]));
+        self.intel.swap(Intel::build(&all, &added_trusted));
     }
 
     /// Findings so far matching `pred`, without waiting.

@@ -6,7 +6,7 @@
 //! crontab, chmod u+s) are reported only in an unusual context: in a
 //! container, below a network service, or not started by a person's shell.
 
-use super::tables::{INTERACTIVE_PARENTS, is_package_manager, is_shell};
+use super::tables::{INTERACTIVE_PARENTS, applet, is_package_manager, is_shell};
 use super::{Hit, basename, command_line, parent_name, program_name, succeeded};
 use crate::catalog::FindingType as T;
 use saker_model::Event;
@@ -39,18 +39,17 @@ pub(super) fn on_exec(ev: &Event, hits: &mut Vec<Hit>) {
         return;
     }
     let name = program_name(ev);
-    let name = if name == "busybox" { x.argv.first().map(|a| basename(a)).unwrap_or(name) } else { name };
+    let (name, argv) = applet(name, &x.argv);
     let script = if is_shell(name) {
-        x.argv
-            .iter()
+        argv.iter()
             .position(|a| a.starts_with('-') && !a.starts_with("--") && a.contains('c'))
-            .and_then(|i| x.argv.get(i + 1))
+            .and_then(|i| argv.get(i + 1))
     } else {
         None
     };
     let cmd = Cmd {
         name,
-        args: &x.argv[1..],
+        args: argv.get(1..).unwrap_or_default(),
         script: script.map(String::as_str),
         by_person: ev.container.is_none() && INTERACTIVE_PARENTS.contains(&parent_name(ev)),
         by_package_manager: ev

@@ -121,6 +121,7 @@ fn miner(ev: &Event, name: &str, hits: &mut Vec<Hit>) {
 fn tool(ev: &Event, name: &str, cx: &mut RuleCtx<'_>, hits: &mut Vec<Hit>) {
     let Some(x) = ev.exec() else { return };
     let script = x.script.as_deref().map(basename);
+    let name = super::tables::applet(name, &x.argv).0; // busybox's nc is nc
     let Some(t) = tool_named(name).or_else(|| script.and_then(tool_named)) else { return };
     let severity = if t.offensive {
         8.0

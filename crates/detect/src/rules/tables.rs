@@ -9,6 +9,21 @@ pub fn is_shell(name: &str) -> bool {
     SHELLS.contains(&name)
 }
 
+/// The program a process runs as, and its argv from that program's own
+/// argv[0]: for busybox, the applet its argv names (`/bin/nc` is busybox
+/// running `nc`, as in Alpine images; `busybox nc ...` names it second); any
+/// other program is `name` with the whole argv.
+pub fn applet<'a>(name: &'a str, argv: &'a [String]) -> (&'a str, &'a [String]) {
+    if name != "busybox" {
+        return (name, argv);
+    }
+    match argv.first().map(|a| super::basename(a)) {
+        Some("busybox") if argv.len() > 1 => (super::basename(&argv[1]), &argv[1..]),
+        Some(a) if !a.is_empty() && a != "busybox" => (a, argv),
+        _ => (name, argv),
+    }
+}
+
 /// A tool's category and whether it is offensive-only (High) or dual-use
 /// (Low).
 pub struct Tool {
