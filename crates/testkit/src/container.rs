@@ -251,33 +251,9 @@ impl Drop for Container {
         if self.overlay {
             let _ = Command::new("umount").arg(self.dir.path().join("rootfs")).stderr(Stdio::null()).status();
         }
-        remove_parent_cgroups(&self.cgroup_path);
-    }
-}
-
-/// runc removes the container's own cgroup, not the parents it created
-/// (`/ecs/<task>` of `/ecs/<task>/<id>`): remove them where empty, in every
-/// hierarchy. The top component (`/ecs`) is left alone, as another test's
-/// container may be being created below it; an rmdir of a cgroup that still
-/// has members or children fails, so nothing in use is removed.
-fn remove_parent_cgroups(cgroup_path: &str) {
-    let parts: Vec<&str> = cgroup_path.split('/').filter(|p| !p.is_empty()).collect();
-    if parts.len() < 3 {
-        return;
-    }
-    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
-    let roots: Vec<&str> = mounts
-        .lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split(' ').collect();
-            matches!(f.get(2), Some(&"cgroup") | Some(&"cgroup2")).then(|| f[1])
-        })
-        .collect();
-    for depth in (2..parts.len()).rev() {
-        let rel = parts[..depth].join("/");
-        for root in &roots {
-            let _ = std::fs::remove_dir(Path::new(root).join(&rel));
-        }
+        // Parent cgroups (`/ecs/<task>`) are left in place: a task's next
+        // container joins the same parent, and a recreated parent would get a
+        // new cgroup id (the sidecar's kernel scope filter is keyed on it).
     }
 }
 
