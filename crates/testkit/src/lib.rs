@@ -254,6 +254,26 @@ pub fn trigger_path() -> std::path::PathBuf {
     p.join("saker-trigger")
 }
 
+/// True when `e` is the exit of the process with this uuid.
+pub fn exited(e: &Event, uuid: &str) -> bool {
+    e.kind == saker_model::Kind::ProcessExit && e.process.as_ref().is_some_and(|p| p.uuid.to_string() == uuid)
+}
+
+impl Harness {
+    /// Exactly `f`'s type fires for its process, checked once the process has
+    /// exited (every finding about it has arrived by then).
+    pub fn assert_only_type_for_process(&self, f: &Finding) {
+        let p = &f.service.runtime_details.process;
+        self.expect(&format!("exit of {} {:?}", p.pid, p.argv), |e| exited(e, &p.uuid));
+        let types: Vec<_> = self
+            .findings(|g| g.service.runtime_details.process.uuid == p.uuid)
+            .iter()
+            .map(|g| g.finding_type)
+            .collect();
+        assert!(types.iter().all(|t| *t == f.finding_type), "only {} for {:?}, got {types:?}", f.finding_type, p.argv);
+    }
+}
+
 /// True when the event's process is `pid`.
 pub fn by(ev: &Event, pid: u32) -> bool {
     ev.pid() == Some(pid)

@@ -54,18 +54,7 @@ fn assert_container_resource(f: &Finding, id: &str) {
     assert!(f.resource.ecs_cluster_details.is_none() && f.resource.kubernetes_details.is_none(), "{f:#?}");
 }
 
-fn exited(e: &Event, uuid: &str) -> bool {
-    e.kind == Kind::ProcessExit && e.process.as_ref().is_some_and(|p| p.uuid.to_string() == uuid)
-}
-
-/// Exactly `f`'s type fires for its process, once the process has exited.
-fn assert_only_type_for_process(h: &Harness, f: &Finding) {
-    let p = &f.service.runtime_details.process;
-    h.expect(&format!("exit of {} {:?}", p.pid, p.argv), |e| exited(e, &p.uuid));
-    let types: Vec<T> =
-        h.findings(|g| g.service.runtime_details.process.uuid == p.uuid).iter().map(|g| g.finding_type).collect();
-    assert!(types.iter().all(|t| *t == f.finding_type), "only {} for {:?}, got {types:?}", f.finding_type, p.argv);
-}
+use saker_testkit::exited;
 
 /// The process of the first event matching `pred` was seen, exited, and no
 /// finding is about it.
@@ -132,7 +121,7 @@ fn new_binary_executed_written_after_the_container_started() {
     assert_eq!(modifier["argv"], serde_json::json!(writer.argv), "{modifier}");
     assert_eq!(ctx(&f, "modifiedAt"), &write.time.to_rfc3339());
     assert_container_resource(&f, &id);
-    assert_only_type_for_process(h, &f);
+    h.assert_only_type_for_process(&f);
 
     // The image's binary, present before the container started: nothing.
     assert_nothing_found(h, "exec of the image's /bin/echo", |e| exec_of(e, &id, "/bin/echo"));
@@ -170,7 +159,7 @@ fn new_binary_executed_from_the_overlay_upper_layer() {
     assert_eq!(modifier["argv"], serde_json::json!(["busybox", "cp", "/bin/busybox", "/usr/bin/busybox-payload"]));
     assert!(ctx(&f, "modifiedAt").is_string());
     assert_container_resource(&f, &id);
-    assert_only_type_for_process(h, &f);
+    h.assert_only_type_for_process(&f);
 
     let image = assert_nothing_found(h, "exec of the image's /bin/echo", |e| exec_of(e, &id, "/bin/echo"));
     assert!(!image.exec().unwrap().upper_layer, "the image's binary is in the lower layer");
@@ -203,7 +192,7 @@ fn new_library_loaded_written_after_the_container_started() {
     assert_eq!(f.service.runtime_details.process.executable_path.as_deref(), Some("/bin/saker-trigger"));
     assert!(ctx(&f, "modifiedAt").is_string());
     assert_container_resource(&f, &id);
-    assert_only_type_for_process(h, &f);
+    h.assert_only_type_for_process(&f);
     // The libraries the image shipped (libc, mapped by the loader at start)
     // are not new: the payload is the only library reported.
     let pid = f.service.runtime_details.process.pid;
@@ -264,7 +253,7 @@ fn docker_socket_accessed_through_a_mounted_socket() {
     assert_eq!(ctx(&f, "socketPath"), "/var/run/docker.sock");
     assert_eq!(f.service.runtime_details.process.argv[1], "docker-api");
     assert_container_resource(&f, &id);
-    assert_only_type_for_process(h, &f);
+    h.assert_only_type_for_process(&f);
 
     assert_nothing_found(h, "connect to the container's own app socket", |e| {
         event_in(e, &id)
@@ -293,7 +282,7 @@ fn runc_container_escape_overwrites_runc() {
     let f = expect_in(h, T::RuncContainerEscape, &id);
     assert_eq!(ctx(&f, "runcBinaryPath"), "/usr/sbin/runc");
     assert_container_resource(&f, &id);
-    assert_only_type_for_process(h, &f);
+    h.assert_only_type_for_process(&f);
 
     assert_nothing_found(h, "write of /usr/sbin/healthcheck", |e| {
         event_in(e, &id) && e.kind == Kind::FileWrite && e.file().is_some_and(|x| x.path == "/usr/sbin/healthcheck")
@@ -329,7 +318,7 @@ fn cgroups_release_agent_modified_in_a_privileged_container() {
     let f = expect_in(h, T::CGroupsReleaseAgentModified, &id);
     assert_eq!(ctx(&f, "releaseAgentPath"), "/sys/fs/cgroup/x/release_agent");
     assert_container_resource(&f, &id);
-    assert_only_type_for_process(h, &f);
+    h.assert_only_type_for_process(&f);
 
     // Mounting the cgroup hierarchy itself is not a host disk.
     assert_nothing_found(h, "the cgroup mount", |e| {
@@ -388,7 +377,7 @@ busybox umount /mnt/host"
     assert_eq!(ctx(&f, "mountTarget"), "/mnt/host");
     assert_eq!(ctx(&f, "fileSystemType"), "ext4");
     assert_container_resource(&f, &id);
-    assert_only_type_for_process(h, &f);
+    h.assert_only_type_for_process(&f);
 
     assert_nothing_found(h, "the tmpfs mount", |e| {
         event_in(e, &id) && matches!(&e.payload, Payload::Mount(m) if m.target.as_deref() == Some("/mnt/scratch"))
@@ -430,5 +419,5 @@ fn new_binary_executed_in_an_ecs_task_names_cluster_task_and_container() {
     assert_eq!(t.containers.len(), 1, "{t:#?}");
     assert_eq!(t.containers[0].id, id);
     assert_eq!(t.containers[0].name.as_deref(), Some("web"));
-    assert_only_type_for_process(h, &f);
+    h.assert_only_type_for_process(&f);
 }

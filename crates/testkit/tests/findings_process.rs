@@ -57,18 +57,7 @@ fn assert_instance_resource(f: &Finding) {
     assert!(f.resource.instance_details.as_ref().is_some_and(|i| i.hostname.is_some()), "{f:#?}");
 }
 
-fn exited(e: &Event, uuid: &str) -> bool {
-    e.kind == Kind::ProcessExit && e.process.as_ref().is_some_and(|p| p.uuid.to_string() == uuid)
-}
-
-/// Exactly `f`'s type fires for its process, once the process has exited.
-fn assert_only_type_for_process(h: &Harness, f: &Finding) {
-    let p = &f.service.runtime_details.process;
-    h.expect(&format!("exit of {} {:?}", p.pid, p.argv), |e| exited(e, &p.uuid));
-    let types: Vec<T> =
-        h.findings(|g| g.service.runtime_details.process.uuid == p.uuid).iter().map(|g| g.finding_type).collect();
-    assert!(types.iter().all(|t| *t == f.finding_type), "only {} for {:?}, got {types:?}", f.finding_type, p.argv);
-}
+use saker_testkit::exited;
 
 /// The exec of `what` matching `pred` was seen, the process exited, and no
 /// finding is about it.
@@ -150,7 +139,7 @@ fn process_injection_proc_writes_into_another_process_through_proc_pid_mem() {
     assert_eq!(ctx(&f, "targetProcess"), &json!({ "pid": victim }));
     assert_eq!(ctx(&f, "filePath"), &format!("/proc/{victim}/mem"));
     assert_instance_resource(&f);
-    assert_only_type_for_process(h, &f);
+    h.assert_only_type_for_process(&f);
 }
 
 #[test]
@@ -165,7 +154,7 @@ fn process_injection_ptrace_pokes_data_into_a_child() {
     assert_eq!(ctx(&f, "targetProcess"), &json!({ "pid": victim }));
     assert_eq!(ctx(&f, "ptraceRequest"), "PTRACE_POKEDATA");
     assert_instance_resource(&f);
-    assert_only_type_for_process(h, &f);
+    h.assert_only_type_for_process(&f);
 }
 
 #[test]
@@ -181,7 +170,7 @@ fn process_injection_virtual_memory_write_into_a_child() {
     });
     assert_eq!(ctx(&f, "targetProcess"), &json!({ "pid": victim }));
     assert_instance_resource(&f);
-    assert_only_type_for_process(h, &f);
+    h.assert_only_type_for_process(&f);
 }
 
 // ---- DefenseEvasion:Runtime/PtraceAntiDebugging ----
@@ -196,7 +185,7 @@ fn ptrace_anti_debugging_traceme_outside_a_debugger() {
     let test_binary = std::env::current_exe().unwrap();
     assert_eq!(ctx(&f, "parentName"), test_binary.file_name().unwrap().to_str().unwrap());
     assert_instance_resource(&f);
-    assert_only_type_for_process(h, &f);
+    h.assert_only_type_for_process(&f);
 
     // Near miss: a debugger starting its inferior — the child asks to be
     // traced by its parent, gdb, and execs the program under it.
@@ -233,7 +222,7 @@ fn reverse_shell_socket_on_stdio_and_bash_dev_tcp() {
     assert_instance_resource(&f);
     // Not also a shell created by a network service: the payload connected
     // out, it serves nothing.
-    assert_only_type_for_process(h, &f);
+    h.assert_only_type_for_process(&f);
 
     // The bash one-liner, with real bash: its /dev/tcp redirection connects,
     // and an interactive bash keeps the prompt on the socket.
@@ -251,7 +240,7 @@ fn reverse_shell_socket_on_stdio_and_bash_dev_tcp() {
     assert_eq!(f.service.runtime_details.process.argv, ["bash", "-i"]);
     assert_eq!(ctx(&f, "commandLineExample"), "bash -i");
     assert_instance_resource(&f);
-    assert_only_type_for_process(h, &f);
+    h.assert_only_type_for_process(&f);
     // Nothing else about the one-liner's processes either.
     h.expect("exit of the one-liner's bash", |e| e.kind == Kind::ProcessExit && by(e, outer_pid));
     let p = &f.service.runtime_details.process;
@@ -294,7 +283,7 @@ fn fileless_execution_from_a_memfd_and_of_a_deleted_file() {
     assert!(exe.starts_with("/memfd:saker-fileless"), "{exe}");
     assert_eq!(ctx(&f, "commandLineExample"), "fileless-true");
     assert_instance_resource(&f);
-    assert_only_type_for_process(h, &f);
+    h.assert_only_type_for_process(&f);
 
     // A program deleted from disk while open, then executed through its fd.
     let t = h.trigger(&["deleted-exec"]);
@@ -305,7 +294,7 @@ fn fileless_execution_from_a_memfd_and_of_a_deleted_file() {
     assert!(exe.starts_with(&format!("/tmp/saker-deleted-{}", t.pid)), "{exe}");
     assert_eq!(ctx(&f, "commandLineExample"), "deleted-true");
     assert_instance_resource(&f);
-    assert_only_type_for_process(h, &f);
+    h.assert_only_type_for_process(&f);
 }
 
 // ---- PrivilegeEscalation:Runtime/UserfaultfdUsage ----
@@ -319,7 +308,7 @@ fn userfaultfd_created_and_registered() {
     let f = h.expect_finding("UserfaultfdUsage by the trigger", |f| of_pid(f, T::UserfaultfdUsage, t.pid));
     assert_eq!(ctx(&f, "flags"), (libc::O_CLOEXEC | libc::O_NONBLOCK) as i64);
     assert_instance_resource(&f);
-    assert_only_type_for_process(h, &f);
+    h.assert_only_type_for_process(&f);
 }
 
 // ---- DefenseEvasion:Runtime/KernelModuleLoaded ----
@@ -341,7 +330,7 @@ fn kernel_module_load_attempted() {
     assert_eq!(ctx(&f, "moduleLoadMethod"), "finit_module");
     assert_eq!(ctx(&f, "result"), -errno);
     assert_instance_resource(&f);
-    assert_only_type_for_process(h, &f);
+    h.assert_only_type_for_process(&f);
 
     // Near miss: the host's own module loader doing its job (modprobe,
     // started by a service, not from a shell).
@@ -378,7 +367,7 @@ fn elevation_to_root_through_an_unusual_setuid_binary() {
     assert_eq!(f.service.runtime_details.process.euid, 0);
     assert_eq!(f.service.runtime_details.process.user_id, NOBODY);
     assert_instance_resource(&f);
-    assert_only_type_for_process(h, &f);
+    h.assert_only_type_for_process(&f);
 
     // Near misses: set-user-id programs that are root as their job, run by
     // the same user from a shell — `sudo` (usual from a person's shell) and
@@ -422,7 +411,7 @@ fn suspicious_shell_created_by_a_network_service() {
     assert_eq!(f.service.runtime_details.process.argv, ["/bin/sh", "-i"]);
     assert_eq!(f.service.runtime_details.process.lineage[0].pid, t.pid);
     assert_instance_resource(&f);
-    assert_only_type_for_process(h, &f);
+    h.assert_only_type_for_process(&f);
 
     // Near miss: the same service running one command through a shell.
     let t = h.trigger(&["service-shell", "/bin/sh", "-c", "echo hi"]);
