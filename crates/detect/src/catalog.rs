@@ -160,31 +160,31 @@ catalog! {
     // --- behaviour ---
     NewBinaryExecuted => "Execution:Runtime/NewBinaryExecuted", 5.0, false, Behaviour,
         "New binary executed in a container",
-        "A file created or modified in a container after it started was executed.", ["modifyingProcess", "modifiedAt"];
+        "A file created or modified in a container after it started was executed.", ["executablePath", "modifyingProcess", "modifiedAt"];
     DockerSocketAccessed => "PrivilegeEscalation:Runtime/DockerSocketAccessed", 5.0, false, Behaviour,
         "Container runtime socket accessed from a container",
         "A process inside a container connected to the container runtime's socket, which controls every container on the host.", ["socketPath"];
     RuncContainerEscape => "PrivilegeEscalation:Runtime/RuncContainerEscape", 8.0, false, Behaviour,
         "runc container escape attempt",
-        "A container process overwrote the host's runc binary or ran with a working directory under /proc/self/fd: a container escape attempt (CVE-2019-5736, CVE-2024-21626).", ["runcBinaryPath"];
+        "A container process overwrote the host's runc binary or ran with a working directory under /proc/self/fd: a container escape attempt (CVE-2019-5736, CVE-2024-21626).", ["runcBinaryPath", "workingDirectory", "commandLineExample"];
     CGroupsReleaseAgentModified => "PrivilegeEscalation:Runtime/CGroupsReleaseAgentModified", 8.0, false, Behaviour,
         "cgroup release agent modified",
         "A process modified a cgroup release_agent file, which the kernel runs as root on the host: a container escape technique.", ["releaseAgentPath"];
     ProcessInjectionProc => "DefenseEvasion:Runtime/ProcessInjection.Proc", 8.0, false, Behaviour,
         "Process injection through /proc",
-        "A process opened another process's /proc/<pid>/mem for writing to inject code into it.", ["targetProcess"];
+        "A process opened another process's /proc/<pid>/mem for writing to inject code into it.", ["targetProcess", "filePath"];
     ProcessInjectionPtrace => "DefenseEvasion:Runtime/ProcessInjection.Ptrace", 8.0, false, Behaviour,
         "Process injection through ptrace",
-        "A process wrote into another process's memory or registers with ptrace.", ["targetProcess"];
+        "A process wrote into another process's memory or registers with ptrace.", ["targetProcess", "ptraceRequest"];
     ProcessInjectionVirtualMemoryWrite => "DefenseEvasion:Runtime/ProcessInjection.VirtualMemoryWrite", 8.0, false, Behaviour,
         "Process injection through process_vm_writev",
         "A process wrote into another process's memory with process_vm_writev.", ["targetProcess"];
     ReverseShell => "Execution:Runtime/ReverseShell", 8.0, false, Behaviour,
         "Reverse shell",
-        "A shell runs with its standard input and output connected to a socket that it or its parent opened to a remote address.", ["addressFamily", "ianaProtocolNumber"];
+        "A shell runs with its standard input and output connected to a socket that it or its parent opened to a remote address.", ["addressFamily", "ianaProtocolNumber", "commandLineExample"];
     FilelessExecution => "DefenseEvasion:Runtime/FilelessExecution", 8.0, false, Behaviour,
         "Fileless execution",
-        "A process ran an executable that exists only in memory (memfd) or was deleted from disk.", ["memoryRegions"];
+        "A process ran an executable that exists only in memory (memfd) or was deleted from disk, or mapped code from a memory file.", ["executablePath", "libraryPath", "filelessKind", "commandLineExample"];
     CryptoMinerExecuted => "Impact:Runtime/CryptoMinerExecuted", 8.0, false, Behaviour,
         "Cryptocurrency miner executed",
         "A process ran a known cryptocurrency miner or mining command line.", ["commandLineExample"];
@@ -193,13 +193,13 @@ catalog! {
         "A library created or modified in a container after it started was loaded by a process.", ["libraryPath", "modifyingProcess", "modifiedAt"];
     ContainerMountsHostDirectory => "PrivilegeEscalation:Runtime/ContainerMountsHostDirectory", 8.0, false, Behaviour,
         "Container mounted a host filesystem",
-        "A process inside a container mounted a host block device or host directory, giving it the host's files.", ["mountSource", "mountTarget", "fileSystemType", "flags"];
+        "A process inside a container mounted a host block device or host directory, giving it the host's files.", ["mountSource", "mountTarget", "fileSystemType", "flags", "result"];
     UserfaultfdUsage => "PrivilegeEscalation:Runtime/UserfaultfdUsage", 5.0, false, Behaviour,
         "userfaultfd used",
         "A process created a userfaultfd, a kernel feature often used to win race conditions in kernel exploits.", ["flags"];
     SuspiciousTool => "Execution:Runtime/SuspiciousTool", 8.0, true, Behaviour,
         "Suspicious tool executed",
-        "A process ran a tool used in attacks: a penetration-testing tool, scanner, sniffer, credential dumper or backdoor (High for offensive-only tools, Low for dual-use ones).", ["toolName", "toolCategory"];
+        "A process ran a tool used in attacks: a penetration-testing tool, scanner, sniffer, credential dumper or backdoor (High for offensive-only tools, Low for dual-use ones).", ["toolName", "toolCategory", "commandLineExample"];
     SuspiciousCommandExecution => "Execution:Runtime/SuspiciousCommand", 5.0, true, Behaviour,
         "Suspicious command executed",
         "A process ran a command line typical of an attack, such as downloading a file and running it at once.", ["commandLineExample", "threatFilePath"];
@@ -208,19 +208,19 @@ catalog! {
         "A process ran a command that weakens the host's defences: firewall rules flushed, scheduled tasks wiped, a security service stopped, or a library forced into programs with LD_PRELOAD.", ["commandLineExample", "serviceName", "ldPreloadValue"];
     PtraceAntiDebugging => "DefenseEvasion:Runtime/PtraceAntiDebugging", 2.0, false, Behaviour,
         "Anti-debugging with ptrace",
-        "A process made itself untraceable with PTRACE_TRACEME in an unusual context, a technique malware uses to resist analysis.", [];
+        "A process made itself untraceable with PTRACE_TRACEME in an unusual context, a technique malware uses to resist analysis.", ["parentName"];
     MaliciousFileExecuted => "Execution:Runtime/MaliciousFileExecuted", 8.0, false, Behaviour,
         "Known malicious file executed",
-        "A process ran a file whose SHA-256 is on a threat list.", ["threatFilePath"];
+        "A process ran a file whose SHA-256 is on a threat list.", ["threatFilePath", "threatFileSha256"];
     MaliciousFileExecutedCustom => "Execution:Runtime/MaliciousFileExecuted.Custom", 8.0, false, Behaviour,
         "File on a custom malware list executed",
-        "A process ran a file whose SHA-256 is on a hash list you supplied.", ["threatFilePath"];
+        "A process ran a file whose SHA-256 is on a hash list you supplied, or that matched one of your YARA rules.", ["threatFilePath", "threatFileSha256", "yaraRules"];
     SuspiciousShellCreated => "Execution:Runtime/SuspiciousShellCreated", 2.0, false, Behaviour,
         "Interactive shell started by a network service",
-        "A network service process started an interactive shell, as an exploited service does.", [];
+        "A network service process started an interactive shell, as an exploited service does.", ["shellName", "parentName"];
     ElevationToRoot => "PrivilegeEscalation:Runtime/ElevationToRoot", 5.0, false, Behaviour,
         "Process elevated to root",
-        "A process gained root through a set-user-id binary that is not normally used that way.", [];
+        "A process gained root through a set-user-id binary that is not normally used that way.", ["executablePath", "previousUid", "previousEuid"];
     SuspiciousCommandDiscovery => "Discovery:Runtime/SuspiciousCommand", 2.0, false, Behaviour,
         "Discovery command executed",
         "A process ran a command that gathers information about the host, its users or its network, in an unusual context.", ["commandLineExample"];
@@ -232,7 +232,7 @@ catalog! {
         "A process ran a command that grants privileges: set-id bits on a file, or a change to sudoers.", ["commandLineExample"];
     KernelModuleLoaded => "DefenseEvasion:Runtime/KernelModuleLoaded", 5.0, false, Behaviour,
         "Kernel module loaded",
-        "A process loaded (or tried to load) a kernel module, which runs with full kernel privileges.", ["moduleName", "moduleFilePath", "moduleSha256"];
+        "A process loaded (or tried to load) a kernel module, which runs with full kernel privileges.", ["moduleName", "moduleFilePath", "moduleSha256", "moduleLoadMethod", "result"];
     SensitiveFileModifiedPersistence => "Persistence:Runtime/SensitiveFileModified", 5.0, false, Behaviour,
         "Persistence file modified",
         "A process modified a file that makes code run again later (cron tables, systemd units, shell start-up files, authorized keys).", ["fileOperation", "filePath", "relatedFilePaths"];

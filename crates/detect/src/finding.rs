@@ -36,6 +36,16 @@ pub struct Finding {
     pub service: Service,
 }
 
+impl Finding {
+    /// Context fields this finding carries that its type's catalog entry
+    /// does not declare. Always empty for findings the detector made; tests
+    /// check it so docs/findings.md and `saker findings types` stay true.
+    pub fn undeclared_context_fields(&self) -> Vec<&str> {
+        let declared = self.finding_type.info().context_fields;
+        self.service.runtime_details.context.keys().map(String::as_str).filter(|k| !declared.contains(k)).collect()
+    }
+}
+
 /// What the finding is about.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -341,9 +341,8 @@ fn kernel_module_loaded_unless_the_host_does_its_job() {
     let m = ModuleInfo {
         method: "finit_module".into(),
         path: Some("/tmp/rootkit.ko".into()),
-        args: None,
-        length: 0,
-        flags: 0,
+        sha256: Some("ab".repeat(32)),
+        ..Default::default()
     };
     let ev = event(Kind::ModuleLoad, proc(90, "/tmp/loader", &["loader"]), Payload::Module(m.clone())).result(-38);
     let f = run(&[ev]);
@@ -352,6 +351,7 @@ fn kernel_module_loaded_unless_the_host_does_its_job() {
         (ctx(f, "moduleName").as_str(), ctx(f, "moduleFilePath").as_str()),
         (Some("rootkit"), Some("/tmp/rootkit.ko"))
     );
+    assert_eq!(ctx(f, "moduleSha256"), &"ab".repeat(32));
     let udev =
         event(Kind::ModuleLoad, proc(91, "/usr/lib/systemd/systemd-udevd", &["systemd-udevd"]), Payload::Module(m))
             .parent(proc(1, "/usr/lib/systemd/systemd", &["systemd"]));

@@ -89,7 +89,7 @@ fn feodo_tracker_csv() {
 
 #[test]
 fn otx_csv() {
-    let l = load("otx.csv", ThreatCategory::MaliciousDomain, Format::Csv);
+    let l = load("otx.csv", ThreatCategory::CommandAndControl, Format::Csv);
     assert_eq!(counts(&l), (3, 2, 1, 4));
     assert_eq!(
         l.stats.messages,
@@ -111,6 +111,25 @@ fn otx_csv() {
     assert!(intel.lookup_domain("www.otx.example").is_some());
     assert!(intel.lookup_sha256("971df3a3dcee75df2dbe219c17872ff6eb5eea431af18ea52c9587208cfb5130").is_some());
     assert!(intel.lookup_sha256("44d88612fea8a8f36de82e1278abb02f").is_none());
+}
+
+#[test]
+fn entries_a_category_gives_no_finding_for_are_not_indexed() {
+    // A phishing-domain list's address, as the most specific entry, would
+    // otherwise hide the C&C network around it.
+    let l = load("otx.csv", ThreatCategory::Phishing, Format::Csv);
+    let mut c2 = ThreatList::new("c2", ThreatCategory::CommandAndControl);
+    c2.add_network(ip("192.0.2.0"), 24, None);
+    let intel = Intel::build(&[l.clone(), c2], &[]);
+    let m = intel.lookup_ip(ip("192.0.2.30")).unwrap();
+    assert_eq!((m.list, m.category), ("c2", ThreatCategory::CommandAndControl));
+    assert!(intel.lookup_domain("c2.otx.example").is_some());
+    // A Tor list's names mean nothing; a hash on any list is kept.
+    let tor = ThreatList { name: "tor".into(), category: ThreatCategory::TorClient, ..l };
+    let intel = Intel::build(&[tor], &[]);
+    assert!(intel.lookup_domain("c2.otx.example").is_none());
+    assert!(intel.lookup_ip(ip("192.0.2.30")).is_some());
+    assert!(intel.lookup_sha256("971df3a3dcee75df2dbe219c17872ff6eb5eea431af18ea52c9587208cfb5130").is_some());
 }
 
 #[test]

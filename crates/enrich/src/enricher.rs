@@ -2,7 +2,7 @@
 //! and attaches process, lineage and task context to every event.
 
 use crate::payload::{NotAnEvent, convert, split_argv, text};
-use crate::process::{BootClock, ExeHasher, ExeHint, ExecUpdate, HashResult, ProcessError, ProcessTable};
+use crate::process::{BootClock, ExeHasher, ExeHint, ExecUpdate, HashResult, ModuleHasher, ProcessError, ProcessTable};
 
 /// Finished hashes kept for [`Enricher::take_hashed`] when nobody takes them.
 const MAX_UNTAKEN_HASHES: usize = 1024;
@@ -57,6 +57,8 @@ pub struct EnrichStats {
 pub struct Enricher {
     procs: ProcessTable,
     hasher: Option<ExeHasher>,
+    /// Kernel module files, hashed when their load is seen.
+    module_hasher: Option<ModuleHasher>,
     hashed: Vec<HashResult>,
     clock: BootClock,
     dns_parse_errors: u64,
@@ -79,6 +81,7 @@ impl Enricher {
         Ok(Enricher {
             procs,
             hasher,
+            module_hasher: cfg.hash_executables.then(|| ModuleHasher::new(&cfg.proc_root)),
             hashed: Vec::new(),
             clock: BootClock::now(),
             dns_parse_errors: 0,
@@ -151,6 +154,11 @@ impl Enricher {
                 f.child_uuid = self.procs.get(f.child_pid).map(|p| p.uuid).unwrap_or_default();
             }
             Payload::Setuid(c) => c.current = creds,
+            Payload::Module(m) => {
+                if let (Some(mh), Some(path)) = (&mut self.module_hasher, &m.path) {
+                    m.sha256 = mh.sha256(h.pid, path, h.mnt_ns == self.own_mnt_ns);
+                }
+            }
             _ => {}
         }
 

@@ -178,6 +178,7 @@ pub(crate) fn convert(header_kind: u16, body: &Body) -> Result<(Kind, Payload), 
                 args: opt_text(args),
                 length: raw.len,
                 flags: raw.flags,
+                sha256: None, // by the enricher, which may open files
             }),
         ),
         Body::Mount { raw, source, target, fstype } => ok(

@@ -269,6 +269,10 @@ pub struct ModuleInfo {
     pub args: Option<String>,
     pub length: u64,
     pub flags: u32,
+    /// SHA-256 of the module file (finit_module), hashed by the agent when
+    /// it could open the file; lowercase hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 /// `mount`.

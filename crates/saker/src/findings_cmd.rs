@@ -3,6 +3,7 @@
 use anyhow::Result;
 use saker_detect::FindingType;
 use saker_detect::intel::ThreatCategory;
+use saker_detect::rules::types_for_category;
 
 #[derive(clap::Subcommand)]
 pub enum FindingsCommand {
@@ -20,8 +21,11 @@ pub fn run(cmd: FindingsCommand) -> Result<()> {
     match cmd {
         FindingsCommand::Types { json } => types(json),
         FindingsCommand::Categories => {
-            for (_, name) in ThreatCategory::ALL {
-                println!("{name}");
+            let width = ThreatCategory::ALL.iter().map(|(_, n)| n.len()).max().unwrap_or(0);
+            println!("{:<width$}  FINDING TYPES (by address, by domain, by file hash)", "CATEGORY");
+            for (category, name) in ThreatCategory::ALL {
+                let types: Vec<&str> = types_for_category(*category).iter().map(|t| t.name()).collect();
+                println!("{name:<width$}  {}", types.join(", "));
             }
             Ok(())
         }

@@ -126,6 +126,18 @@ fn findings_types_lists_the_catalog() {
 }
 
 #[test]
+fn findings_categories_name_the_types_each_leads_to() {
+    let out = Command::new(SAKER).args(["findings", "categories"]).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = |category: &str| text.lines().find(|l| l.split_whitespace().next() == Some(category)).unwrap_or("");
+    assert!(line("c2").contains("Backdoor:Runtime/C&CActivity.B!DNS"), "{text}");
+    assert!(line("tor-client").contains("UnauthorizedAccess:Runtime/TorClient"), "{text}");
+    assert!(!line("tor-client").contains("!DNS"), "Tor lists are addresses: {text}");
+    assert!(line("custom-malicious-file").contains("MaliciousFileExecuted.Custom"), "{text}");
+}
+
+#[test]
 fn bad_threat_lists_are_clear_errors() {
     let out = Command::new(SAKER).args(["agent", "--findings-out", "-", "--threat-list", "nonsense"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));

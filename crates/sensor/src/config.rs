@@ -138,11 +138,10 @@ pub fn default_path_interest() -> Vec<PathInterest> {
     .map(|p| PathInterest::prefix(p))
     .collect();
     v.push(PathInterest { prefix: "/home/".into(), dot_component: true, basename: None });
-    v.push(PathInterest {
-        prefix: "/sys/fs/cgroup/".into(),
-        dot_component: false,
-        basename: Some("release_agent".into()),
-    });
+    // Anywhere: the escape mounts a cgroup v1 hierarchy wherever it likes
+    // (`mount -t cgroup -o rdma cgroup /tmp/cgrp`). Longer prefixes still
+    // win the trie lookup; this entry only catches the rest by name.
+    v.push(PathInterest { prefix: "/".into(), dot_component: false, basename: Some("release_agent".into()) });
     v
 }
 

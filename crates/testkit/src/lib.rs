@@ -169,8 +169,13 @@ impl Harness {
 
     /// Wait for a finding matching `pred`; panic with the findings that did
     /// arrive.
+    /// Every finding it returns has only the context fields its type
+    /// declares (docs/findings.md lists the same).
     pub fn expect_finding(&self, what: &str, pred: impl Fn(&Finding) -> bool) -> Finding {
-        wait_for(&self.findings, WAIT, "finding", what, pred)
+        let f = wait_for(&self.findings, WAIT, "finding", what, pred);
+        let undeclared = f.undeclared_context_fields();
+        assert!(undeclared.is_empty(), "{}: context fields missing from the catalog: {undeclared:?}", f.finding_type);
+        f
     }
 
     /// Add a threat list to the running agent (with the built-in lists and

@@ -292,18 +292,18 @@ fn runc_container_escape_overwrites_runc() {
 // ---- PrivilegeEscalation:Runtime/CGroupsReleaseAgentModified ----
 
 /// The release_agent escape from a privileged container: mount a cgroup v1
-/// hierarchy and set its release agent (run by the host's kernel, as root,
+/// hierarchy (where the public exploits do: /tmp/cgrp) and set its release agent (run by the host's kernel, as root,
 /// when a cgroup of it empties). The hierarchy is a new, named one of the
 /// container's own (`name=...`, no controllers, no cgroup ever released), so
 /// no agent ever runs and the host's hierarchies are untouched.
 fn release_agent_script(hierarchy: &str) -> String {
     format!(
         "sleep 1
-busybox mkdir /sys/fs/cgroup/x
-busybox mount -t cgroup -o none,name={hierarchy} cgroup /sys/fs/cgroup/x
-(echo /saker-payload > /sys/fs/cgroup/x/release_agent)
-cat /sys/fs/cgroup/x/release_agent
-busybox umount /sys/fs/cgroup/x"
+busybox mkdir /tmp/cgrp
+busybox mount -t cgroup -o none,name={hierarchy} cgroup /tmp/cgrp
+(echo /saker-payload > /tmp/cgrp/release_agent)
+cat /tmp/cgrp/release_agent
+busybox umount /tmp/cgrp"
     )
 }
 
@@ -316,13 +316,13 @@ fn cgroups_release_agent_modified_in_a_privileged_container() {
     assert!(out.contains("/saker-payload"), "the release agent was set: {out}");
 
     let f = expect_in(h, T::CGroupsReleaseAgentModified, &id);
-    assert_eq!(ctx(&f, "releaseAgentPath"), "/sys/fs/cgroup/x/release_agent");
+    assert_eq!(ctx(&f, "releaseAgentPath"), "/tmp/cgrp/release_agent");
     assert_container_resource(&f, &id);
     h.assert_only_type_for_process(&f);
 
     // Mounting the cgroup hierarchy itself is not a host disk.
     assert_nothing_found(h, "the cgroup mount", |e| {
-        event_in(e, &id) && matches!(&e.payload, Payload::Mount(m) if m.target.as_deref() == Some("/sys/fs/cgroup/x"))
+        event_in(e, &id) && matches!(&e.payload, Payload::Mount(m) if m.target.as_deref() == Some("/tmp/cgrp"))
     });
 }
 

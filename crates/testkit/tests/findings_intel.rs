@@ -135,6 +135,21 @@ fn connecting_to_a_c2_address_over_ipv6_is_c2_activity() {
 }
 
 #[test]
+fn a_refused_connect_to_a_c2_address_is_still_c2_activity() {
+    // A C&C server that is down is still the implant calling home.
+    let Some(h) = harness() else { return };
+    let ns = Netns::new(48);
+    let remote: IpAddr = ns.ns_v4.into();
+    h.add_threat_list(ip_list("test-c2-down", ThreatCategory::CommandAndControl, remote, 32));
+    // Nothing listens on port 9 in the namespace: the connect is refused.
+    let t = h.trigger(&["tcp-connect", &SocketAddr::new(remote, 9).to_string()]);
+    assert!(t.stdout.contains(&format!("error={}", libc::ECONNREFUSED)), "refused: {}", t.stdout);
+    let f = the_finding(h, t.pid, "Backdoor:Runtime/C&CActivity.B");
+    assert_eq!(f["service"]["action"]["networkConnectionAction"]["remotePortDetails"]["port"], 9);
+    assert_eq!(threat_list_name(&f), "test-c2-down");
+}
+
+#[test]
 fn connecting_into_a_listed_crypto_network_is_a_bitcoin_tool() {
     // The list names the whole /30, not the address.
     connect_out_to_listed(42, Peer::V4, 30, ThreatCategory::Crypto, "CryptoCurrency:Runtime/BitcoinTool.B");

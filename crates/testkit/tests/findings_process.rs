@@ -329,6 +329,9 @@ fn kernel_module_load_attempted() {
     assert_eq!(ctx(&f, "moduleFilePath"), ko.as_str());
     assert_eq!(ctx(&f, "moduleLoadMethod"), "finit_module");
     assert_eq!(ctx(&f, "result"), -errno);
+    let sha = Command::new("sha256sum").arg(&ko).output().unwrap();
+    let sha = String::from_utf8_lossy(&sha.stdout);
+    assert_eq!(ctx(&f, "moduleSha256"), sha.split_whitespace().next().unwrap(), "the agent hashed the module file");
     assert_instance_resource(&f);
     h.assert_only_type_for_process(&f);
 

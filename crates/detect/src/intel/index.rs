@@ -48,14 +48,23 @@ impl Intel {
         for (i, l) in lists.iter().enumerate() {
             intel.lists.push((l.name.clone(), l.category));
             let list = u32::try_from(i).unwrap_or(u32::MAX);
-            for &(ip, len) in &l.networks {
+            // An entry kind the category gives no finding for (an IP in a
+            // phishing-domain list) is left out: as the most specific match it
+            // would otherwise hide a broader entry that does give one.
+            let (ips, domains) = l.category.entry_kinds();
+            let unused = if ips { 0 } else { l.networks.len() } + if domains { 0 } else { l.domains.len() };
+            if unused > 0 {
+                tracing::warn!(list = %l.name, category = %l.category, entries = unused,
+                    "threat list entries ignored: the category gives no finding for addresses or domains");
+            }
+            for &(ip, len) in l.networks.iter().filter(|_| ips) {
                 let hit = Hit { list, name: names.intern(l.threat_names.network(ip, len)) };
                 match canonical_network(ip, len) {
                     (IpAddr::V4(a), len) => intel.v4.insert(u32::from(a), len, hit),
                     (IpAddr::V6(a), len) => intel.v6.insert(u128::from(a), len, hit),
                 }
             }
-            for (d, how) in &l.domains {
+            for (d, how) in l.domains.iter().filter(|_| domains) {
                 let hit = Hit { list, name: names.intern(l.threat_names.domain(d, *how)) };
                 intel.domains.insert(&normalize_owned(d), *how, hit);
             }
@@ -111,6 +120,12 @@ impl Intel {
             IpAddr::V6(a) => self.v6.lookup(u128::from(a), mask6),
         }?;
         self.hit(*hit)
+    }
+
+    /// Is this name covered by a trusted list? (Case and one trailing dot
+    /// do not matter.)
+    pub fn trusted_domain(&self, domain: &str) -> bool {
+        with_normalized(domain, |d| self.trusted_domains.lookup(d).is_some())
     }
 
     /// The list naming `domain` (exact first, then the closest wildcard or

@@ -77,6 +77,23 @@ impl ThreatCategory {
         ThreatCategory::ALL.iter().find(|(c, _)| *c == self).map(|(_, n)| *n).unwrap_or("unknown")
     }
 
+    /// Which entry kinds give a finding in a list of this category:
+    /// (addresses, domains). Tor lists are addresses of nodes; the
+    /// domain-reputation categories name hosts only by name; malware lists
+    /// are hashes. A hash gives a finding in any list: a file on a threat
+    /// list is a known malicious file.
+    pub fn entry_kinds(self) -> (bool, bool) {
+        use ThreatCategory as C;
+        match self {
+            C::TorRelay | C::TorClient => (true, false),
+            C::MaliciousFile | C::CustomMaliciousFile => (false, false),
+            C::CommandAndControl | C::Crypto | C::Blackhole | C::DropPoint | C::BitcoinDomain => (true, true),
+            C::Dga | C::DriveBy | C::Phishing | C::AbusedDomain | C::MaliciousDomain | C::SuspiciousDomain => {
+                (false, true)
+            }
+        }
+    }
+
     /// The configuration names, comma-separated, for error messages.
     pub(crate) fn known_names() -> String {
         let names: Vec<&str> = ThreatCategory::ALL.iter().map(|(_, n)| *n).collect();

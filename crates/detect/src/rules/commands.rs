@@ -7,7 +7,7 @@
 //! container, below a network service, or not started by a person's shell.
 
 use super::tables::{INTERACTIVE_PARENTS, applet, is_package_manager, is_shell};
-use super::{Hit, basename, command_line, parent_name, program_name, succeeded};
+use super::{Hit, command_line, executable_name, parent_name, process_name, succeeded};
 use crate::catalog::FindingType as T;
 use saker_model::Event;
 
@@ -38,8 +38,8 @@ pub(super) fn on_exec(ev: &Event, hits: &mut Vec<Hit>) {
     if !succeeded(ev) || x.argv.is_empty() {
         return;
     }
-    let name = program_name(ev);
-    let (name, argv) = applet(name, &x.argv);
+    // The applet's own argv: `busybox crontab -l` is `crontab -l`.
+    let (name, argv) = applet(executable_name(ev), &x.argv);
     let script = if is_shell(name) {
         argv.iter()
             .position(|a| a.starts_with('-') && !a.starts_with("--") && a.contains('c'))
@@ -52,10 +52,7 @@ pub(super) fn on_exec(ev: &Event, hits: &mut Vec<Hit>) {
         args: argv.get(1..).unwrap_or_default(),
         script: script.map(String::as_str),
         by_person: ev.container.is_none() && INTERACTIVE_PARENTS.contains(&parent_name(ev)),
-        by_package_manager: ev
-            .lineage
-            .iter()
-            .any(|p| is_package_manager(p.executable.as_deref().map(basename).unwrap_or(&p.name))),
+        by_package_manager: ev.lineage.iter().any(|p| is_package_manager(process_name(p))),
     };
     let line = || command_line(&x.argv);
 
@@ -202,7 +199,13 @@ fn hijacking_preload(value: &str) -> bool {
         .any(|p| !SYSTEM.iter().any(|s| p.starts_with(s)) || p.contains("/../"))
 }
 
+/// Discovery commands are an administrator's daily work at a terminal on
+/// the host; they are reported in an unusual context only — in a container,
+/// below a network service or a script, not started by a person's shell.
 fn discovery(c: &Cmd<'_>) -> Option<&'static str> {
+    if c.by_person {
+        return None;
+    }
     match c.name {
         "find"
             if c.args.windows(2).any(|w| {
@@ -213,9 +216,7 @@ fn discovery(c: &Cmd<'_>) -> Option<&'static str> {
             return Some("search for set-id binaries");
         }
         "getcap" if c.has("-r") => return Some("search for file capabilities"),
-        "curl" | "wget"
-            if c.args.iter().any(|a| a.contains("169.254.169.254") || a.contains("169.254.170.2/v2/credentials")) =>
-        {
+        "curl" | "wget" if c.args.iter().any(|a| metadata_secret(a)) => {
             return Some("cloud credentials queried from the metadata service");
         }
         "cat" | "head" | "tail" | "less" | "more" if c.has("/etc/shadow") || c.has("/etc/gshadow") => {
@@ -223,22 +224,32 @@ fn discovery(c: &Cmd<'_>) -> Option<&'static str> {
         }
         _ => {}
     }
-    if c.text_has("169.254.169.254/latest/meta-data/iam") || c.text_has("169.254.170.2/v2/credentials") {
+    if c.script.is_some_and(metadata_secret) {
         return Some("cloud credentials queried from the metadata service");
     }
     None
+}
+
+/// A URL (or script text) that reads credentials or user data from the
+/// instance metadata service or the ECS task credential endpoint. Other
+/// metadata (instance id, region) is not secret.
+fn metadata_secret(text: &str) -> bool {
+    const SECRETS: &[&str] = &[
+        "169.254.169.254/latest/meta-data/iam/security-credentials",
+        "169.254.169.254/latest/meta-data/identity-credentials",
+        "169.254.169.254/latest/user-data",
+        "[fd00:ec2::254]/latest/meta-data/iam/security-credentials",
+        "169.254.170.2/v2/credentials",
+        "169.254.170.2/v1/credentials",
+    ];
+    SECRETS.iter().any(|s| text.contains(s))
 }
 
 fn persistence(c: &Cmd<'_>) -> Option<&'static str> {
     match c.name {
         // `crontab FILE` / `crontab -` install a table; -l lists, -e edits
         // interactively, -r removes (defence evasion).
-        "crontab" if !c.by_person => {
-            let installs = c.args.iter().any(|a| a == "-" || !a.starts_with('-'));
-            if installs {
-                return Some("crontab installed");
-            }
-        }
+        "crontab" if !c.by_person && crontab_installs(c.args) => return Some("crontab installed"),
         "systemctl" if !c.by_person && c.has("enable") => return Some("service enabled"),
         "update-rc.d" | "chkconfig" if !c.by_person => return Some("init script enabled"),
         _ => {}
@@ -255,15 +266,49 @@ fn persistence(c: &Cmd<'_>) -> Option<&'static str> {
     None
 }
 
+/// Does `crontab ARGS` install a table? It does with a FILE or `-`;
+/// `-l` lists, `-e` edits at a terminal, `-r` removes (defence evasion), and
+/// `-u USER` / `-c DIR` take a value that is not a file.
+fn crontab_installs(args: &[String]) -> bool {
+    let mut args = args.iter();
+    let mut file = false;
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "-l" | "-e" | "-r" => return false,
+            "-u" | "-c" => {
+                args.next();
+            }
+            "-" => file = true,
+            a if !a.starts_with('-') => file = true,
+            _ => {}
+        }
+    }
+    file
+}
+
+/// A chmod mode that sets the set-user-id or set-group-id bit: `u+s`,
+/// `g+s`, `+s`, or an octal mode with 04000/02000 (`4755`, `04755`, `6711`).
+fn sets_setid(mode: &str) -> bool {
+    if mode.starts_with('-') {
+        return false;
+    }
+    if mode.bytes().all(|b| (b'0'..=b'7').contains(&b)) && (4..=5).contains(&mode.len()) {
+        return u32::from_str_radix(mode, 8).is_ok_and(|m| m & 0o6000 != 0);
+    }
+    // Symbolic: clauses `[ugoa]*[+=][rwxXst]*`, so a file named `a+s` is not a mode.
+    mode.split(',').any(|clause| {
+        clause.split_once(['+', '=']).is_some_and(|(who, perms)| {
+            who.bytes().all(|b| b"ugoa".contains(&b))
+                && perms.bytes().all(|b| b"rwxXst".contains(&b))
+                && perms.contains('s')
+        })
+    })
+}
+
 fn privilege(c: &Cmd<'_>) -> Option<&'static str> {
     match c.name {
         "chmod" => {
-            let setid = c.args.iter().any(|a| {
-                (a.contains("+s") && !a.starts_with('-'))
-                    || (a.len() == 4
-                        && a.bytes().all(|b| b.is_ascii_digit())
-                        && matches!(a.as_bytes()[0], b'2' | b'4' | b'6'))
-            });
+            let setid = c.args.iter().any(|a| sets_setid(a));
             if setid && !c.by_person {
                 return Some("set-id bit set on a file");
             }

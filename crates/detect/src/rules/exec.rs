@@ -3,10 +3,10 @@
 //! that are reverse shells or were spawned by a network service.
 
 use super::tables::{
-    INTERACTIVE_PARENTS, INTERACTIVE_SETUID, JIT_RUNTIMES, MINER_ARGS, MINERS, SHELL_LAUNCHERS, USUAL_SETUID, is_shell,
-    tool_named,
+    INTERACTIVE_PARENTS, INTERACTIVE_SETUID, JIT_RUNTIMES, MINER_ARGS, MINERS, SHELL_LAUNCHERS, USUAL_SETUID, applet,
+    is_shell, tool_named,
 };
-use super::{Hit, RuleCtx, basename, command_line, parent_name, program_name, succeeded};
+use super::{Hit, RuleCtx, basename, command_line, executable_name, parent_name, program_name, succeeded};
 use crate::catalog::FindingType as T;
 use saker_model::{Event, Kind};
 use serde_json::json;
@@ -43,9 +43,8 @@ fn socket_shell(ev: &Event, cx: &mut RuleCtx<'_>, hits: &mut Vec<Hit>) {
     }
     let Some(peer) = &x.stdin_peer else { return };
     let (Some(addr), Some(port)) = (&peer.remote_address, peer.remote_port) else { return };
-    let name = program_name(ev);
-    let argv0 = x.argv.first().map(|a| basename(a).trim_start_matches('-')).unwrap_or("");
-    if !(is_shell(name) || is_shell(argv0)) {
+    let (name, argv) = applet(executable_name(ev), &x.argv);
+    if !runs_shell(name, argv) {
         return;
     }
     let target = Some((addr.clone(), port));
@@ -60,7 +59,7 @@ fn socket_shell(ev: &Event, cx: &mut RuleCtx<'_>, hits: &mut Vec<Hit>) {
     // An accepted connection handed to a shell (inetd-style services) is not
     // a reverse shell; a connection made outwards is, and so is one we have
     // no record of when nobody in the pair serves the network.
-    if connected_out || (!serves && interactive(&x.argv)) {
+    if connected_out || (!serves && interactive(argv)) {
         hits.push(reverse_shell(addr, port, &peer.family, &x.argv));
     }
 }
@@ -121,7 +120,6 @@ fn miner(ev: &Event, name: &str, hits: &mut Vec<Hit>) {
 fn tool(ev: &Event, name: &str, cx: &mut RuleCtx<'_>, hits: &mut Vec<Hit>) {
     let Some(x) = ev.exec() else { return };
     let script = x.script.as_deref().map(basename);
-    let name = super::tables::applet(name, &x.argv).0; // busybox's nc is nc
     let Some(t) = tool_named(name).or_else(|| script.and_then(tool_named)) else { return };
     let severity = if t.offensive {
         8.0
@@ -170,17 +168,20 @@ fn elevation(ev: &Event, name: &str, hits: &mut Vec<Hit>) {
 /// `-c` command, or with `-i`.
 pub(super) fn shell_name(ev: &Event) -> Option<&str> {
     let x = ev.exec()?;
-    let argv0 = x.argv.first().map(|a| basename(a)).unwrap_or("");
-    let argv0 = argv0.trim_start_matches('-'); // login shells: "-bash"
-    let name = program_name(ev);
-    let shell = if is_shell(name) && name != "busybox" {
-        name
-    } else if is_shell(argv0) && argv0 != "busybox" {
-        argv0
-    } else {
-        return None;
-    };
-    interactive(&x.argv).then_some(shell)
+    let (name, argv) = applet(executable_name(ev), &x.argv);
+    let shell = shell_of(name, argv)?;
+    interactive(argv).then_some(shell)
+}
+
+/// The shell a program with this argv is: by name, or by argv[0] (login
+/// shells are "-bash"; `exec -a sh` renames).
+fn shell_of<'a>(name: &'a str, argv: &'a [String]) -> Option<&'a str> {
+    let argv0 = argv.first().map(|a| basename(a).trim_start_matches('-')).unwrap_or("");
+    [name, argv0].into_iter().find(|n| is_shell(n))
+}
+
+fn runs_shell(name: &str, argv: &[String]) -> bool {
+    shell_of(name, argv).is_some()
 }
 
 fn interactive(argv: &[String]) -> bool {
@@ -228,10 +229,9 @@ pub(super) fn on_net(ev: &Event, cx: &mut RuleCtx<'_>, hits: &mut Vec<Hit>) {
         Kind::NetConnect if n.family != "unix" => {
             let (Some(addr), Some(port)) = (&n.remote_address, n.remote_port) else { return };
             cx.state.proc_mut(p.uuid).connected_to = Some((addr.clone(), port));
-            let name = p.executable.as_deref().map(basename).unwrap_or(&p.name);
-            let argv0 = p.argv.first().map(|a| basename(a).trim_start_matches('-')).unwrap_or("");
-            let shell = (is_shell(name) && name != "busybox") || (is_shell(argv0) && argv0 != "busybox");
-            if shell && n.protocol.as_deref() == Some("tcp") && interactive(&p.argv) {
+            let exe = p.executable.as_deref().map(basename).unwrap_or(&p.name);
+            let (name, argv) = applet(exe, &p.argv);
+            if runs_shell(name, argv) && n.protocol.as_deref() == Some("tcp") && interactive(argv) {
                 hits.push(reverse_shell(addr, port, &n.family, &p.argv));
             }
         }

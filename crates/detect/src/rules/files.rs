@@ -120,10 +120,9 @@ fn sensitive(path: &str) -> Option<T> {
 /// account tools for account files, `crontab` for cron tables, `systemctl`
 /// for unit links. Editors and everything else are reported.
 fn expected_writer(ev: &Event, t: T, path: &str) -> bool {
-    // busybox's crontab is crontab
-    let name = super::tables::applet(program_name(ev), ev.process.as_ref().map_or(&[][..], |p| &p.argv)).0;
-    let below_package_manager = is_package_manager(name)
-        || ev.lineage.iter().any(|p| is_package_manager(p.executable.as_deref().map(basename).unwrap_or(&p.name)));
+    let name = program_name(ev);
+    let below_package_manager =
+        is_package_manager(name) || ev.lineage.iter().any(|p| is_package_manager(super::process_name(p)));
     if below_package_manager {
         return true;
     }

@@ -41,6 +41,35 @@ fn dns_type(category: C) -> Option<T> {
     })
 }
 
+/// The finding types an entry of a list in `category` can lead to: by
+/// address (outbound, inbound), by domain, by hash. What
+/// `saker findings categories` prints.
+pub fn types_for_category(category: C) -> Vec<T> {
+    let (ips, domains) = category.entry_kinds();
+    let mut types = Vec::new();
+    if ips {
+        types.extend([ip_type(category, false), ip_type(category, true)].into_iter().flatten());
+    }
+    if domains {
+        types.extend(dns_type(category));
+    }
+    if category == C::Blackhole {
+        types.push(T::BlackholeTrafficDns); // a name answered with a listed sinkhole
+    }
+    types.push(hash_type(category));
+    types.dedup();
+    types
+}
+
+/// A user's own malware list is `.Custom`; a hash on any other threat list
+/// (a C&C feed's implant, a miner) is a known malicious file.
+fn hash_type(category: C) -> T {
+    match category {
+        C::CustomMaliciousFile => T::MaliciousFileExecutedCustom,
+        _ => T::MaliciousFileExecuted,
+    }
+}
+
 fn evidence(hit: Hit, m: &Match<'_>) -> Hit {
     hit.threat(m.list, m.threat_name)
 }
@@ -52,9 +81,11 @@ pub(super) fn on_net(ev: &Event, cx: &mut RuleCtx<'_>, hits: &mut Vec<Hit>) {
         Kind::NetAccept => true,
         _ => return,
     };
-    // A refused or unreachable connect still reached for the address: report
-    // it (blocked = false: Saker only observes), except obvious non-attempts.
-    if ev.result.is_some_and(|r| r < 0 && r != -115) && !inbound {
+    // A refused, timed-out or unreachable connect still reached for the
+    // address (a C&C server that is down is still the malware calling home):
+    // report it — blocked = false, Saker only observes. Calls the kernel
+    // rejected before any packet left are not attempts.
+    if ev.result.is_some_and(not_an_attempt) {
         return;
     }
     let Some(remote) = n.remote_address.as_deref() else { return };
@@ -100,6 +131,10 @@ pub(super) fn on_dns(ev: &Event, cx: &mut RuleCtx<'_>, hits: &mut Vec<Hit>) {
         }
         Kind::DnsAnswer => {
             let asked = d.questions.first().map(|q| q.name.trim_end_matches('.')).unwrap_or("");
+            // A trusted name is trusted whatever it resolves to.
+            if cx.intel.trusted_domain(asked) {
+                return;
+            }
             for a in d.answers.iter().filter(|a| a.rtype == "A" || a.rtype == "AAAA") {
                 // A public name answered with the metadata address: rebinding.
                 // AWS's own names for the service are not.
@@ -125,6 +160,20 @@ pub(super) fn on_dns(ev: &Event, cx: &mut RuleCtx<'_>, hits: &mut Vec<Hit>) {
     }
 }
 
+/// Errors a connect(2) returns before trying the network: a bad socket,
+/// address or argument.
+fn not_an_attempt(errno: i64) -> bool {
+    const EBADF: i64 = 9;
+    const EFAULT: i64 = 14;
+    const EINVAL: i64 = 22;
+    const ENOTSOCK: i64 = 88;
+    const EPROTOTYPE: i64 = 91;
+    const EAFNOSUPPORT: i64 = 97;
+    const EISCONN: i64 = 106;
+    const EALREADY: i64 = 114;
+    [EBADF, EFAULT, EINVAL, ENOTSOCK, EPROTOTYPE, EAFNOSUPPORT, EISCONN, EALREADY].contains(&-errno)
+}
+
 fn is_aws_metadata_name(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
     n == "instance-data" || n.ends_with(".internal") || n == "localhost"
@@ -145,11 +194,7 @@ pub(super) fn on_exec(ev: &Event, cx: &mut RuleCtx<'_>, hits: &mut Vec<Hit>) {
 
 pub(super) fn check_hash(ev: &Event, sha256: &str, cx: &mut RuleCtx<'_>, hits: &mut Vec<Hit>) {
     let Some(m) = cx.intel.lookup_sha256(sha256) else { return };
-    let t = match m.category {
-        C::MaliciousFile => T::MaliciousFileExecuted,
-        C::CustomMaliciousFile => T::MaliciousFileExecutedCustom,
-        _ => return,
-    };
+    let t = hash_type(m.category);
     let path = ev
         .exec()
         .and_then(|x| x.executable.clone())

@@ -2,7 +2,7 @@
 //! /proc/<pid>/mem, process_vm_writev), anti-debugging, userfaultfd, mounts
 //! of host filesystems from containers, kernel modules, new libraries.
 
-use super::tables::{DEBUGGERS, JIT_RUNTIMES, MODULE_LOADERS, USERFAULTFD_USERS};
+use super::tables::{DEBUGGERS, INTERACTIVE_PARENTS, JIT_RUNTIMES, MODULE_LOADERS, USERFAULTFD_USERS};
 use super::{Hit, RuleCtx, basename, parent_name, program_name, succeeded};
 use crate::catalog::FindingType as T;
 use saker_model::{Event, Payload};
@@ -67,7 +67,8 @@ pub(super) fn on_kernel(ev: &Event, cx: &mut RuleCtx<'_>, hits: &mut Vec<Hit>) {
     }
 }
 
-/// Injection repeats aggregate per target program, not per pid.
+/// Injection repeats aggregate per injecting program and target pid: one
+/// finding per victim process, however many writes it takes.
 fn target_key(pid: u32, ev: &Event) -> String {
     format!("{}>{pid}", program_name(ev))
 }
@@ -102,27 +103,49 @@ fn host_filesystem(source: &str, fs: &str) -> bool {
 
 fn module(ev: &Event, m: &saker_model::ModuleInfo, hits: &mut Vec<Hit>) {
     let loader = program_name(ev);
-    // The host's own module loading (udev, modprobe at boot) is its job.
-    if ev.container.is_none() && MODULE_LOADERS.contains(&loader) && !super::tables::is_shell(parent_name(ev)) {
+    // The host's own module loading (udev, modprobe at boot or on the
+    // kernel's request) is its job; a person or a script loading one —
+    // `sudo insmod rootkit.ko` included — is reported.
+    let parent = parent_name(ev);
+    let by_person = INTERACTIVE_PARENTS.contains(&parent) || super::tables::is_shell(parent);
+    if ev.container.is_none() && MODULE_LOADERS.contains(&loader) && !by_person {
         return;
     }
     let path = m.path.as_deref().unwrap_or("");
-    let name = module_name(path, m.args.as_deref());
-    let mut hit = Hit::new(T::KernelModuleLoaded, if name.is_empty() { loader.to_owned() } else { name.clone() })
-        .ctx("moduleName", name)
+    let name = module_name(path).or_else(|| module_named_by_loader(loader, super::argv(ev)));
+    let key = name.clone().unwrap_or_else(|| format!("{}:{loader}", m.method));
+    let mut hit = Hit::new(T::KernelModuleLoaded, key)
         .ctx("moduleLoadMethod", m.method.clone())
         .ctx("result", ev.result.unwrap_or(0));
+    // init_module(2) loads an image from memory: the name is inside the
+    // image, which the sensor does not copy. Leave it out rather than guess.
+    if let Some(name) = name {
+        hit = hit.ctx("moduleName", name);
+    }
     if !path.is_empty() {
         hit = hit.ctx("moduleFilePath", path);
+    }
+    if let Some(sha) = &m.sha256 {
+        hit = hit.ctx("moduleSha256", sha.clone());
     }
     hits.push(hit);
 }
 
 /// `/lib/modules/.../foo.ko.xz` → `foo`.
-fn module_name(path: &str, _args: Option<&str>) -> String {
+fn module_name(path: &str) -> Option<String> {
     let b = basename(path);
     let b = b.split(".ko").next().unwrap_or(b);
-    b.to_owned()
+    (!b.is_empty()).then(|| b.to_owned())
+}
+
+/// The module an `insmod FILE` / `modprobe NAME` names on its command line:
+/// the only name there is for an image loaded from memory.
+fn module_named_by_loader(loader: &str, argv: &[String]) -> Option<String> {
+    if !MODULE_LOADERS.contains(&loader) {
+        return None;
+    }
+    let arg = argv.iter().skip(1).find(|a| !a.starts_with('-'))?;
+    module_name(arg)
 }
 
 /// A library created or modified in a container since it started; or code

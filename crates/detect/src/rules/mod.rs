@@ -19,6 +19,8 @@ mod intel;
 mod kernel;
 pub mod tables;
 
+pub use intel::types_for_category;
+
 use crate::catalog::FindingType;
 use crate::finding::{Evidence, ThreatIntelligenceDetail};
 use crate::intel::Intel;
@@ -119,8 +121,8 @@ pub(crate) fn basename(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
-/// The program's name as users know it: the executable's basename, else comm.
-pub(crate) fn program_name(ev: &Event) -> &str {
+/// The executable's basename, else comm: `busybox` for every busybox applet.
+pub(crate) fn executable_name(ev: &Event) -> &str {
     let exe = ev.exec().and_then(|x| x.executable.as_deref()).or_else(|| ev.process.as_ref()?.executable.as_deref());
     match exe {
         Some(e) => basename(e),
@@ -128,9 +130,29 @@ pub(crate) fn program_name(ev: &Event) -> &str {
     }
 }
 
-/// The parent process's program name.
+/// The program's name as users know it: the executable's basename, with a
+/// multi-call binary resolved to the applet it runs (`busybox nc` is `nc`),
+/// so every rule judges an applet as the program it stands for.
+pub(crate) fn program_name(ev: &Event) -> &str {
+    tables::applet(executable_name(ev), argv(ev)).0
+}
+
+/// The process's argv: from the exec itself, else the process record.
+pub(crate) fn argv(ev: &Event) -> &[String] {
+    match ev.exec() {
+        Some(x) => &x.argv,
+        None => ev.process.as_ref().map_or(&[][..], |p| &p.argv),
+    }
+}
+
+/// The parent process's program name (applets resolved).
 pub(crate) fn parent_name(ev: &Event) -> &str {
-    ev.lineage.first().map_or("", |p| p.executable.as_deref().map(basename).unwrap_or(p.name.as_str()))
+    ev.lineage.first().map_or("", process_name)
+}
+
+/// A process record's program name (applets resolved).
+pub(crate) fn process_name(p: &saker_model::Process) -> &str {
+    tables::applet(p.executable.as_deref().map(basename).unwrap_or(p.name.as_str()), &p.argv).0
 }
 
 /// Did the kernel report success (or no result at all)?

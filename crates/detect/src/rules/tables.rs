@@ -2,8 +2,9 @@
 //! renamed binary evades a name list, which is why the behavioural rules do
 //! not depend on these alone.
 
-/// Shells that give an attacker a command prompt.
-pub const SHELLS: &[&str] = &["sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "csh", "tcsh", "fish", "busybox"];
+/// Shells that give an attacker a command prompt. `busybox` itself is not
+/// one: `program_name` resolves it to the applet it runs (`sh`, `ash`).
+pub const SHELLS: &[&str] = &["sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "csh", "tcsh", "fish"];
 
 pub fn is_shell(name: &str) -> bool {
     SHELLS.contains(&name)

@@ -181,6 +181,14 @@ pub fn detect(intel: Intel, events: &[Event]) -> Vec<Finding> {
         d.process(ev, &mut out);
     }
     d.flush(&mut out);
+    for f in &out {
+        assert!(
+            f.undeclared_context_fields().is_empty(),
+            "{}: context fields missing from the catalog: {:?}",
+            f.finding_type,
+            f.undeclared_context_fields()
+        );
+    }
     out
 }
 

@@ -34,7 +34,7 @@ pub struct FileKey {
 }
 
 impl FileKey {
-    fn of(md: &std::fs::Metadata) -> Self {
+    pub(crate) fn of(md: &std::fs::Metadata) -> Self {
         FileKey {
             dev: md.dev(),
             ino: md.ino(),

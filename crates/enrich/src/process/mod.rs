@@ -5,6 +5,7 @@
 //! - [`table`]: [`ProcessTable`], the LRU-bounded table, lineage and snapshots.
 //! - [`procfs`]: reading one `/proc/<pid>` (seed and lazy fill).
 //! - [`hash`]: [`ExeHasher`], SHA-256 of executables on a worker thread.
+//! - [`module_hash`]: [`ModuleHasher`], SHA-256 of kernel module files, at once.
 //! - [`users`]: [`UserNames`], uid → user name from a passwd file.
 //! - [`clock`]: [`BootClock`], kernel boot-time ns → wall-clock UTC.
 
@@ -13,6 +14,7 @@ use uuid::Uuid;
 
 mod clock;
 mod hash;
+mod module_hash;
 mod procfs;
 mod table;
 mod users;
@@ -22,6 +24,7 @@ mod tests;
 
 pub use clock::BootClock;
 pub use hash::{DEFAULT_MAX_HASH_SIZE, ExeHasher, ExeHint, FileKey, HashResult, HasherConfig, hash_file};
+pub use module_hash::ModuleHasher;
 pub use table::{DEFAULT_CAPACITY, ExecUpdate, ProcKey, ProcessEntry, ProcessTable};
 pub use users::UserNames;
 
