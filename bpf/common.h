@@ -30,6 +30,7 @@
 #define S_ISGID 02000
 #define S_IFMT 0170000
 #define S_IFSOCK 0140000
+#define S_IFDIR 0040000
 #define OVERLAYFS_SUPER_MAGIC 0x794c7630
 #define AF_UNIX 1
 #define AF_INET 2
@@ -367,6 +368,50 @@ static __always_inline bool inode_mtime_ns(struct inode *inode, __s64 *out)
 	} else if (bpf_core_field_exists(((struct inode___v66 *)inode)->i_mtime)) {
 		struct inode___v66 *i = (void *)inode;
 		if (BPF_CORE_READ_INTO(&sec, i, i_mtime.tv_sec) || BPF_CORE_READ_INTO(&nsec, i, i_mtime.tv_nsec))
+			return false;
+	} else {
+		return false;
+	}
+	*out = sec * 1000000000LL + nsec;
+	return true;
+}
+
+/* The inode's change time moved before its mtime did: `__i_ctime` from 6.6
+ * (the ctime accessors), split into i_ctime_sec/i_ctime_nsec in 6.11. */
+struct inode___ctime_v66 { /* 6.6 .. 6.10 */
+	struct timespec64 __i_ctime;
+} __attribute__((preserve_access_index));
+
+struct inode___ctime_v65 { /* before 6.6 */
+	struct timespec64 i_ctime;
+} __attribute__((preserve_access_index));
+
+/* Multigrain timestamps (6.13+) keep a "ctime was queried" flag in the top
+ * bit of i_ctime_nsec; the kernel masks it off (inode_get_ctime_nsec). */
+#define INODE_CTIME_QUERIED (1u << 31)
+
+/* The inode's change time in ns since the epoch, as inode_mtime_ns. Unlike
+ * the mtime it cannot be set from user space: every change to the inode
+ * (write, chmod, utimes itself) sets it to the current time, so a backdated
+ * mtime (`touch -d`) does not hide a new file. */
+static __always_inline bool inode_ctime_ns(struct inode *inode, __s64 *out)
+{
+	if (!inode)
+		return false;
+	time64_t sec = 0;
+	long nsec = 0;
+	if (bpf_core_field_exists(inode->i_ctime_sec)) {
+		__u32 ns = 0;
+		if (BPF_CORE_READ_INTO(&sec, inode, i_ctime_sec) || BPF_CORE_READ_INTO(&ns, inode, i_ctime_nsec))
+			return false;
+		nsec = ns & ~INODE_CTIME_QUERIED;
+	} else if (bpf_core_field_exists(((struct inode___ctime_v66 *)inode)->__i_ctime)) {
+		struct inode___ctime_v66 *i = (void *)inode;
+		if (BPF_CORE_READ_INTO(&sec, i, __i_ctime.tv_sec) || BPF_CORE_READ_INTO(&nsec, i, __i_ctime.tv_nsec))
+			return false;
+	} else if (bpf_core_field_exists(((struct inode___ctime_v65 *)inode)->i_ctime)) {
+		struct inode___ctime_v65 *i = (void *)inode;
+		if (BPF_CORE_READ_INTO(&sec, i, i_ctime.tv_sec) || BPF_CORE_READ_INTO(&nsec, i, i_ctime.tv_nsec))
 			return false;
 	} else {
 		return false;

@@ -419,6 +419,8 @@ int kernel_exit_mmap(struct trace_event_raw_sys_exit *ctx)
 			l->flags |= SAKER_LIB_UPPER_LAYER;
 		if (inode_mtime_ns(inode, &l->mtime_ns))
 			l->flags |= SAKER_LIB_MTIME;
+		if (inode_ctime_ns(inode, &l->ctime_ns))
+			l->flags |= SAKER_LIB_CTIME;
 		struct resolved r;
 		if (resolve_path(0, &f->f_path, &r))
 			l->path_len = ev_path(&e, 0, &r);

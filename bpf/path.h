@@ -19,6 +19,12 @@ struct resolved {
 	__u32 start;
 	__u32 len;
 	__u32 last; /* start of the last component */
+	/* The walk reached the top of a mount tree (a mount with no parent)
+	 * without meeting the task's root: the path is not below the task's
+	 * root (a directory of another mount namespace, a detached or lazily
+	 * unmounted tree). Pseudo files (pipes, memfds, a file bind-mounted on a
+	 * detached mount) have no path at all and are not flagged. */
+	__u32 outside_root;
 };
 
 struct walk_ctx {
@@ -30,6 +36,7 @@ struct walk_ctx {
 	__u32 buf;  /* path buffer index */
 	__u32 off;  /* first byte written so far */
 	__u32 last; /* start of the last component */
+	__u32 outside_root; /* see struct resolved */
 };
 
 /* One step of the walk towards the root; bpf_loop verifies it once instead
@@ -56,6 +63,12 @@ static long walk_step(__u32 i, void *arg)
 			c->vm = &mp->mnt;
 			return 0;
 		}
+		/* The top of a mount tree, and the task's root was not met on
+		 * the way (it is checked first). Past the first step, or for a
+		 * directory at the first, the path lies outside the task's root:
+		 * a cwd there is a container escape (CVE-2024-21626). */
+		if (i > 0 || (BPF_CORE_READ(d, d_inode, i_mode) & S_IFMT) == S_IFDIR)
+			c->outside_root = 1;
 		if (i == 0) {
 			/* Nothing above this dentry: a pseudo file (pipe, anon
 			 * inode) or a file bind-mounted on a detached mount (runc's
@@ -121,6 +134,7 @@ static __always_inline bool resolve_path(__u32 buf, const struct path *path, str
 	r->start = off & PATH_MASK;
 	r->len = PATH_END - r->start;
 	r->last = c.last;
+	r->outside_root = c.outside_root;
 	return true;
 }
 
@@ -154,6 +168,7 @@ static __always_inline bool resolve_user_path(__u32 buf, int dirfd, const char *
 		r->start = PATH_HALF;
 		r->len = n - 1;
 		r->last = PATH_HALF;
+		r->outside_root = 0;
 		return true;
 	}
 	const struct path *dir;
@@ -183,6 +198,7 @@ static __always_inline bool resolve_user_path(__u32 buf, int dirfd, const char *
 	r->start = d.start;
 	r->len = (at - d.start) + n - 1;
 	r->last = at;
+	r->outside_root = d.outside_root;
 	return true;
 }
 

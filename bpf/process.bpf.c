@@ -217,6 +217,9 @@ int BPF_PROG(process_exec, struct task_struct *p, pid_t old_pid, struct linux_bi
 	 * after the container started was not in the image. */
 	if (inode_mtime_ns(inode, &x->exe_mtime_ns))
 		x->flags |= SAKER_EXE_MTIME;
+	/* The mtime can be backdated (`touch -d`); the ctime cannot. */
+	if (inode_ctime_ns(inode, &x->exe_ctime_ns))
+		x->flags |= SAKER_EXE_CTIME;
 	stdio_sockets(p, x);
 
 	x->filename_len = ev_str_kernel(&e, BPF_CORE_READ(bprm, filename));
@@ -248,8 +251,13 @@ int BPF_PROG(process_exec, struct task_struct *p, pid_t old_pid, struct linux_bi
 	x->argc = BPF_CORE_READ(bprm, argc);
 
 	struct fs_struct *fs = BPF_CORE_READ(p, fs);
-	if (resolve_path(0, &fs->pwd, &r))
+	if (resolve_path(0, &fs->pwd, &r)) {
 		x->cwd_len = ev_path(&e, 0, &r);
+		/* A directory is never a pseudo file: a cwd the walk could not
+		 * connect to the root is outside it (CVE-2024-21626). */
+		if (r.outside_root)
+			x->flags |= SAKER_EXE_CWD_OUTSIDE_ROOT;
+	}
 
 	struct env_scan env = {};
 	scan_env(mm, &env);

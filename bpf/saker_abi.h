@@ -93,6 +93,12 @@ struct saker_header {
 #define SAKER_EXE_STDOUT_SOCKET (1u << 7)
 #define SAKER_EXE_STDERR_SOCKET (1u << 8)
 #define SAKER_EXE_MTIME (1u << 9) /* exe_mtime_ns is set (0 is a valid mtime: 1970) */
+/* The working directory is not below the process's root: the dentry walk
+ * from it reached the top of a mount tree without meeting the root. In a
+ * container that is a host directory (CVE-2024-21626: a leaked fd used as
+ * cwd), and cwd is then the path as the host sees it. */
+#define SAKER_EXE_CWD_OUTSIDE_ROOT (1u << 10)
+#define SAKER_EXE_CTIME (1u << 11) /* exe_ctime_ns is set */
 
 /* process.exec; a failed execve is reported from sys_exit with result < 0,
  * filename and argv, and no exe. Strings: filename, exe, interp, argv (NUL
@@ -126,6 +132,10 @@ struct saker_exec {
 	__u16 stdin_rport;
 	__u16 _pad[3];
 	__u8 stdin_raddr[16];
+	/* The executable's i_ctime, as exe_mtime_ns (SAKER_EXE_CTIME). Set by
+	 * the kernel on every change to the inode, never from user space: a
+	 * backdated mtime (`touch -d`) leaves it at the time of the change. */
+	__s64 exe_ctime_ns;
 };
 
 /* process.exit: the thread group leader exits. */
@@ -282,9 +292,10 @@ struct saker_bpf_load {
 /* saker_library.flags */
 #define SAKER_LIB_UPPER_LAYER (1u << 0) /* the file lives in an overlayfs upper layer */
 #define SAKER_LIB_MTIME (1u << 1)       /* mtime_ns is set */
+#define SAKER_LIB_CTIME (1u << 2)       /* ctime_ns is set */
 
 /* library.load: a file mapped with PROT_EXEC. String: path. File facts
- * (ino, dev, mtime, flags) are known when the fd still named the file at
+ * (ino, dev, mtime, ctime, flags) are known when the fd still named the file at
  * sys_exit (a racing close leaves them 0). */
 struct saker_library {
 	__u64 ino;
@@ -295,6 +306,7 @@ struct saker_library {
 	__u32 flags; /* SAKER_LIB_* */
 	__u16 path_len;
 	__u16 _pad[3];
+	__s64 ctime_ns; /* i_ctime, as mtime_ns (SAKER_LIB_CTIME); see saker_exec.exe_ctime_ns */
 };
 
 /* cgroup.mkdir (internal, not an event kind users see): a cgroup2 directory
@@ -349,14 +361,16 @@ struct saker_prefix_value {
 
 /* The Rust mirror (crates/abi/src/raw.rs) asserts the same sizes. */
 _Static_assert(sizeof(struct saker_header) == 104, "saker_header size");
-_Static_assert(sizeof(struct saker_exec) == 88, "saker_exec size");
-_Static_assert(sizeof(struct saker_library) == 40, "saker_library size");
+_Static_assert(sizeof(struct saker_exec) == 96, "saker_exec size");
+_Static_assert(sizeof(struct saker_library) == 48, "saker_library size");
 _Static_assert(__builtin_offsetof(struct saker_exec, exe_mtime_ns) == 8, "saker_exec layout");
 _Static_assert(__builtin_offsetof(struct saker_exec, stdin_family) == 60, "saker_exec layout");
 _Static_assert(__builtin_offsetof(struct saker_exec, stdin_raddr) == 72, "saker_exec layout");
+_Static_assert(__builtin_offsetof(struct saker_exec, exe_ctime_ns) == 88, "saker_exec layout");
 _Static_assert(__builtin_offsetof(struct saker_library, mtime_ns) == 8, "saker_library layout");
 _Static_assert(__builtin_offsetof(struct saker_library, flags) == 28, "saker_library layout");
 _Static_assert(__builtin_offsetof(struct saker_library, path_len) == 32, "saker_library layout");
+_Static_assert(__builtin_offsetof(struct saker_library, ctime_ns) == 40, "saker_library layout");
 _Static_assert(sizeof(struct saker_cred) == 64, "saker_cred size");
 _Static_assert(sizeof(struct saker_net) == 48, "saker_net size");
 _Static_assert(sizeof(struct saker_dns) == 48, "saker_dns size");

@@ -75,10 +75,18 @@ pub const EXE_STDOUT_SOCKET: u32 = 1 << 7;
 pub const EXE_STDERR_SOCKET: u32 = 1 << 8;
 /// `Exec::exe_mtime_ns` is set (0 is a valid mtime: 1970).
 pub const EXE_MTIME: u32 = 1 << 9;
+/// The working directory is not below the process's root (the kernel's walk
+/// from it reached the top of a mount tree without meeting the root); `cwd`
+/// is then the path as seen from that tree's top (CVE-2024-21626).
+pub const EXE_CWD_OUTSIDE_ROOT: u32 = 1 << 10;
+/// `Exec::exe_ctime_ns` is set.
+pub const EXE_CTIME: u32 = 1 << 11;
 
 pub const LIB_UPPER_LAYER: u32 = 1 << 0;
 /// `Library::mtime_ns` is set.
 pub const LIB_MTIME: u32 = 1 << 1;
+/// `Library::ctime_ns` is set.
+pub const LIB_CTIME: u32 = 1 << 2;
 
 pub const SCOPE_TASK: u8 = 1;
 pub const SCOPE_EXCLUDE: u8 = 2;
@@ -144,6 +152,9 @@ pub struct Exec {
     pub stdin_rport: u16,
     pub _pad: [u16; 3],
     pub stdin_raddr: [u8; 16],
+    /// The executable's ctime, ns since the epoch (wall clock), when
+    /// `EXE_CTIME`: set by the kernel on every change, never from user space.
+    pub exe_ctime_ns: i64,
 }
 
 #[repr(C)]
@@ -293,6 +304,8 @@ pub struct Library {
     pub flags: u32,
     pub path_len: u16,
     pub _pad: [u16; 3],
+    /// The file's ctime, ns since the epoch (wall clock), when `LIB_CTIME`.
+    pub ctime_ns: i64,
 }
 
 #[repr(C)]
@@ -360,7 +373,7 @@ macro_rules! plain {
 
 plain! {
     Header = 104,
-    Exec = 88,
+    Exec = 96,
     Exit = 8,
     Fork = 24,
     Cred = 64,
@@ -374,7 +387,7 @@ plain! {
     Userfaultfd = 8,
     Memfd = 8,
     BpfLoad = 24,
-    Library = 40,
+    Library = 48,
     Cgroup = 16,
     Config = 24,
     PrefixKey = 4 + PREFIX_MAX,
@@ -388,9 +401,11 @@ const _: () = {
     assert!(offset_of!(Exec, exe_mtime_ns) == 8);
     assert!(offset_of!(Exec, stdin_family) == 60);
     assert!(offset_of!(Exec, stdin_raddr) == 72);
+    assert!(offset_of!(Exec, exe_ctime_ns) == 88);
     assert!(offset_of!(Library, mtime_ns) == 8);
     assert!(offset_of!(Library, flags) == 28);
     assert!(offset_of!(Library, path_len) == 32);
+    assert!(offset_of!(Library, ctime_ns) == 40);
 };
 
 /// Read a `T` from the start of `bytes`, or `None` when too short.

@@ -36,6 +36,30 @@ fn new_binary_executed_after_the_container_started() {
     assert!(run(&[start, old, host]).is_empty());
 }
 
+/// `touch -d 2001-01-01` backdates the mtime, and in doing so sets the
+/// ctime to now: the ctime tells the binary is new.
+#[test]
+fn new_binary_with_a_backdated_mtime_but_a_new_ctime() {
+    let start = exec_event(10, "/bin/sh", &["sh", "/entry.sh"]).in_container("c1");
+    let backdated = t0() - chrono::Duration::days(9000);
+    let run_it = with_exec(exec_event(12, "/tmp/x", &["x"]).in_container("c1").at(10), |x| {
+        x.executable_mtime = Some(backdated);
+        x.executable_ctime = Some(t0() + chrono::Duration::seconds(5));
+    });
+    let f = run(&[start.clone(), run_it]);
+    let f = only(&f, T::NewBinaryExecuted);
+    assert_eq!(ctx(f, "executablePath"), "/tmp/x");
+    // No write was seen: the last change the file shows, its ctime.
+    assert!(ctx(f, "modifiedAt").as_str().unwrap().starts_with("2026-11-28T12:00:05"), "{f:#?}");
+
+    // Both older than the container: an image binary.
+    let image = with_exec(exec_event(13, "/bin/ls", &["ls"]).in_container("c1").at(11), |x| {
+        x.executable_mtime = Some(backdated);
+        x.executable_ctime = Some(t0() - chrono::Duration::days(30));
+    });
+    assert!(run(&[start, image]).is_empty());
+}
+
 #[test]
 fn new_binary_from_the_overlay_upper_layer() {
     let ev = with_exec(exec_event(12, "/tmp/dropper", &["dropper"]).in_container("c2"), |x| x.upper_layer = true);
@@ -66,6 +90,25 @@ fn new_library_loaded() {
 }
 
 #[test]
+fn new_library_with_a_backdated_mtime_but_a_new_ctime() {
+    let start = exec_event(10, "/app/server", &["server"]).in_container("c1");
+    let lib = |ctime: chrono::DateTime<chrono::Utc>| LibraryInfo {
+        path: "/tmp/libevil.so".into(),
+        prot: 5,
+        mtime: Some(t0() - chrono::Duration::days(9000)),
+        ctime: Some(ctime),
+        ..Default::default()
+    };
+    let load = |l: LibraryInfo| {
+        event(Kind::LibraryLoad, proc(10, "/app/server", &["server"]), Payload::Library(l)).in_container("c1").at(4)
+    };
+    let f = run(&[start.clone(), load(lib(t0() + chrono::Duration::seconds(3)))]);
+    let f = only(&f, T::NewLibraryLoaded);
+    assert!(ctx(f, "modifiedAt").as_str().unwrap().starts_with("2026-11-28T12:00:03"), "{f:#?}");
+    assert!(run(&[start, load(lib(t0() - chrono::Duration::days(9)))]).is_empty());
+}
+
+#[test]
 fn docker_socket_accessed_from_a_container() {
     let ev = unix_connect(20, "/usr/bin/curl", "/var/run/docker.sock").in_container("c1");
     assert_eq!(ctx(only(&run(&[ev]), T::DockerSocketAccessed), "socketPath"), "/var/run/docker.sock");
@@ -77,6 +120,38 @@ fn docker_socket_accessed_from_a_container() {
 fn runc_overwritten_from_a_container() {
     let ev = file_event(Kind::FileWrite, 21, "/bin/busybox", "/usr/sbin/runc").in_container("c1");
     assert_eq!(ctx(only(&run(&[ev]), T::RuncContainerEscape), "runcBinaryPath"), "/usr/sbin/runc");
+}
+
+/// CVE-2024-21626: a container process whose working directory is a host
+/// directory (the kernel saw it outside the process's root), or that was
+/// started in a `/proc/self/fd/N` directory.
+#[test]
+fn runc_container_escape_by_working_directory() {
+    let ls = |pid: u32, cwd: &str, outside: bool| {
+        with_exec(exec_event(pid, "/bin/ls", &["ls", "../../.."]), |x| {
+            x.cwd = Some(cwd.to_owned());
+            x.cwd_outside_root = outside;
+        })
+    };
+    let f = run(&[ls(30, "/sys/fs/cgroup", true).in_container("c1")]);
+    let f = only(&f, T::RuncContainerEscape);
+    assert_eq!(ctx(f, "workingDirectory"), "/sys/fs/cgroup");
+    assert_eq!(ctx(f, "commandLineExample"), "ls ../../..");
+    assert_eq!(f.resource.container_details.as_ref().unwrap().id, "c1");
+
+    for cwd in ["/proc/self/fd/7", "/proc/thread-self/fd/7", "/proc/1/fd/8/..", "/proc/self/fd/7/sub"] {
+        let f = run(&[ls(31, cwd, false).in_container("c1")]);
+        assert_eq!(ctx(only(&f, T::RuncContainerEscape), "workingDirectory"), cwd);
+    }
+
+    // A working directory inside the container, or /proc paths that are not
+    // through an fd; and a host process (no container) even outside its root
+    // (a chroot it escaped is not a container escape).
+    for cwd in ["/app", "/proc/self", "/proc/1/fdinfo/3", "/proc/x1/fd/3", "/proc/self/fd"] {
+        assert!(run(&[ls(32, cwd, false).in_container("c1")]).is_empty(), "{cwd}");
+    }
+    assert!(run(&[ls(33, "/sys/fs/cgroup", true)]).is_empty());
+    assert!(run(&[ls(34, "/proc/self/fd/7", false)]).is_empty());
 }
 
 #[test]

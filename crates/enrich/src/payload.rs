@@ -52,7 +52,7 @@ pub(crate) fn convert(header_kind: u16, body: &Body) -> Result<(Kind, Payload), 
             let script = (!interp.is_empty()).then(|| text(filename));
             ok(
                 Kind::ProcessExec,
-                Payload::Exec(ExecInfo {
+                Payload::Exec(Box::new(ExecInfo {
                     filename: opt_text(filename),
                     executable: opt_text(exe),
                     interpreter: opt_text(interp),
@@ -60,6 +60,7 @@ pub(crate) fn convert(header_kind: u16, body: &Body) -> Result<(Kind, Payload), 
                     argv: split_argv(argv),
                     argv_truncated: raw.flags & raw::EXE_ARGV_TRUNCATED != 0,
                     cwd: opt_text(cwd),
+                    cwd_outside_root: raw.flags & raw::EXE_CWD_OUTSIDE_ROOT != 0,
                     ld_preload: opt_text(ld_preload),
                     ld_library_path: opt_text(ld_library_path),
                     executable_dev: raw.exe_dev,
@@ -70,6 +71,7 @@ pub(crate) fn convert(header_kind: u16, body: &Body) -> Result<(Kind, Payload), 
                     setuid: raw.flags & raw::EXE_SETUID != 0,
                     setgid: raw.flags & raw::EXE_SETGID != 0,
                     executable_mtime: (raw.flags & raw::EXE_MTIME != 0).then(|| wall_clock(raw.exe_mtime_ns)),
+                    executable_ctime: (raw.flags & raw::EXE_CTIME != 0).then(|| wall_clock(raw.exe_ctime_ns)),
                     stdin_socket: raw.flags & raw::EXE_STDIN_SOCKET != 0,
                     stdout_socket: raw.flags & raw::EXE_STDOUT_SOCKET != 0,
                     stderr_socket: raw.flags & raw::EXE_STDERR_SOCKET != 0,
@@ -80,7 +82,7 @@ pub(crate) fn convert(header_kind: u16, body: &Body) -> Result<(Kind, Payload), 
                         gid: raw.old_gid,
                         egid: raw.old_egid,
                     }),
-                }),
+                })),
             )
         }
         Body::Exit(x) => {
@@ -213,6 +215,7 @@ pub(crate) fn convert(header_kind: u16, body: &Body) -> Result<(Kind, Payload), 
                 inode: raw.ino,
                 upper_layer: raw.flags & raw::LIB_UPPER_LAYER != 0,
                 mtime: (raw.flags & raw::LIB_MTIME != 0).then(|| wall_clock(raw.mtime_ns)),
+                ctime: (raw.flags & raw::LIB_CTIME != 0).then(|| wall_clock(raw.ctime_ns)),
             }),
         ),
     }
@@ -411,7 +414,13 @@ mod tests {
             ecs_metadata_uri: Vec::new(),
         };
         let Ok((Kind::ProcessExec, Payload::Exec(info))) = convert(kind::PROCESS_EXEC, &body) else { panic!() };
-        info
+        *info
+    }
+
+    #[test]
+    fn exec_cwd_outside_the_root() {
+        assert!(exec_info(raw::Exec { flags: raw::EXE_CWD_OUTSIDE_ROOT, ..Default::default() }).cwd_outside_root);
+        assert!(!exec_info(raw::Exec::default()).cwd_outside_root);
     }
 
     #[test]
@@ -443,10 +452,11 @@ mod tests {
             raw::Exec { flags: raw::EXE_STDIN_SOCKET, stdin_family: AF_INET, stdin_protocol: 6, ..Default::default() };
         assert_eq!(exec_info(x).stdin_peer.unwrap().remote_address, None);
         // Fields without the flag are ignored (a record is untrusted).
-        let x = raw::Exec { stdin_family: AF_INET, stdin_rport: 1, exe_mtime_ns: 5, ..Default::default() };
+        let x =
+            raw::Exec { stdin_family: AF_INET, stdin_rport: 1, exe_mtime_ns: 5, exe_ctime_ns: 6, ..Default::default() };
         let info = exec_info(x);
         assert!(!info.stdin_socket && !info.stdout_socket && !info.stderr_socket);
-        assert_eq!((info.stdin_peer, info.executable_mtime), (None, None));
+        assert_eq!((info.stdin_peer, info.executable_mtime, info.executable_ctime), (None, None, None));
     }
 
     #[test]
@@ -457,9 +467,20 @@ mod tests {
         // The epoch itself (reproducible-build images) and times before it are real mtimes.
         let x = raw::Exec { flags: raw::EXE_MTIME, exe_mtime_ns: 0, ..Default::default() };
         assert_eq!(exec_info(x).executable_mtime.map(|t| t.timestamp()), Some(0));
+        // The ctime is independent of the mtime (a backdated mtime, a recent ctime).
+        let x = raw::Exec {
+            flags: raw::EXE_MTIME | raw::EXE_CTIME,
+            exe_mtime_ns: 978_307_200_000_000_000,
+            exe_ctime_ns: 1_700_000_000_000_000_001,
+            ..Default::default()
+        };
+        let info = exec_info(x);
+        assert_eq!(info.executable_mtime.map(|t| t.timestamp()), Some(978_307_200));
+        assert_eq!(info.executable_ctime.and_then(|t| t.timestamp_nanos_opt()), Some(1_700_000_000_000_000_001));
         let l = raw::Library {
-            flags: raw::LIB_MTIME | raw::LIB_UPPER_LAYER,
+            flags: raw::LIB_MTIME | raw::LIB_CTIME | raw::LIB_UPPER_LAYER,
             mtime_ns: -1_500_000_000,
+            ctime_ns: 1_700_000_000_000_000_000,
             ..Default::default()
         };
         let Ok((_, Payload::Library(info))) = convert(kind::LIBRARY_LOAD, &Body::Library { raw: l, path: Vec::new() })
@@ -468,11 +489,12 @@ mod tests {
         };
         assert!(info.upper_layer);
         assert_eq!(info.mtime.map(|t| (t.timestamp(), t.timestamp_subsec_nanos())), Some((-2, 500_000_000)));
-        let l = raw::Library { mtime_ns: 7, ..Default::default() };
+        assert_eq!(info.ctime.map(|t| t.timestamp()), Some(1_700_000_000));
+        let l = raw::Library { mtime_ns: 7, ctime_ns: 8, ..Default::default() };
         let Ok((_, Payload::Library(info))) = convert(kind::LIBRARY_LOAD, &Body::Library { raw: l, path: Vec::new() })
         else {
             panic!()
         };
-        assert_eq!((info.upper_layer, info.mtime), (false, None));
+        assert_eq!((info.upper_layer, info.mtime, info.ctime), (false, None, None));
     }
 }

@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Payload {
-    Exec(ExecInfo),
+    /// Boxed: by far the largest payload, it would make every event's
+    /// payload as large as an exec's.
+    Exec(Box<ExecInfo>),
     Exit(ExitInfo),
     Fork(ForkInfo),
     Setuid(CredInfo),
@@ -57,6 +59,12 @@ pub struct ExecInfo {
     pub argv_truncated: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cwd: Option<String>,
+    /// The working directory is not below the process's root: the kernel
+    /// could not walk from it to the root (a host directory held by a
+    /// container process, CVE-2024-21626). `cwd` is then the path from the
+    /// top of its own mount tree — for a host directory, the host's path.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cwd_outside_root: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ld_preload: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -77,6 +85,12 @@ pub struct ExecInfo {
     /// it tells binaries changed after the container started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub executable_mtime: Option<DateTime<Utc>>,
+    /// The executable's inode change time: set by the kernel on every change
+    /// to the file (write, chmod, even the utimes that backdates the mtime),
+    /// never from user space. A binary written after a container started has
+    /// a later ctime whatever its mtime says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub executable_ctime: Option<DateTime<Utc>>,
     /// Standard input of the new program is a socket.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stdin_socket: bool,
@@ -330,6 +344,10 @@ pub struct LibraryInfo {
     /// The file's modification time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mtime: Option<DateTime<Utc>>,
+    /// The file's inode change time (cannot be set from user space; see
+    /// [`ExecInfo::executable_ctime`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ctime: Option<DateTime<Utc>>,
 }
 
 /// `agent.loss`: what was lost since the previous loss event. Emitted

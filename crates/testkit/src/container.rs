@@ -226,6 +226,29 @@ impl Container {
         }
     }
 
+    /// The container's cgroup2 directory (host path).
+    pub fn cgroup2_dir(&self) -> PathBuf {
+        cgroup2_root().join(self.cgroup_path.trim_start_matches('/'))
+    }
+
+    /// The host pid of the container's init, once runc reports it running
+    /// (to enter the container the way `runc exec` does).
+    pub fn wait_running_pid(&self) -> u32 {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let out =
+                Command::new("runc").args(["state", &self.id]).stderr(Stdio::null()).output().expect("runc state");
+            if let Ok(state) = serde_json::from_slice::<serde_json::Value>(&out.stdout)
+                && state["status"] == "running"
+                && let Some(pid) = state["pid"].as_u64().filter(|p| *p > 0)
+            {
+                return pid as u32;
+            }
+            assert!(Instant::now() < deadline, "container {} never ran", self.id);
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// The overlay's upper layer (what the container wrote), with
     /// [`ContainerSpec::overlay`].
     pub fn upper_dir(&self) -> Option<PathBuf> {

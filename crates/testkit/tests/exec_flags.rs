@@ -1,8 +1,9 @@
 //! Exec and library facts that matter for detection: a deleted executable;
 //! one written into an overlayfs upper layer (after a container started)
 //! versus one from the image's lower layer; standard streams that are
-//! sockets (reverse shells); and the modification time of executables and
-//! libraries.
+//! sockets (reverse shells); the modification and change times of
+//! executables and libraries; and the working directory's place under the
+//! root.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use saker_model::{Event, ExecInfo, Kind, LibraryInfo, Payload};
@@ -161,8 +162,10 @@ fn normal_exec_has_no_socket_on_stdio() {
     let x = exec(&ev).unwrap();
     assert!(!x.stdin_socket && !x.stdout_socket && !x.stderr_socket, "{x:?}");
     assert_eq!(x.stdin_peer, None);
+    assert!(!x.cwd_outside_root, "a host process's cwd is below its root: {x:?}");
     let json = serde_json::to_value(&ev).unwrap();
     assert!(json["exec"].get("stdinSocket").is_none(), "false flags are not serialised: {json}");
+    assert!(json["exec"].get("cwdOutsideRoot").is_none(), "false flags are not serialised: {json}");
 }
 
 /// The file's mtime as the kernel keeps it, in ns since the epoch.
@@ -190,6 +193,57 @@ fn freshly_written_executable_has_a_recent_mtime() {
     let ev = h.expect("exec of the fresh copy", |e| exec(e).is_some_and(|x| x.filename.as_deref() == Some(&*fresh_s)));
     let x = exec(&ev).unwrap();
     assert_recent("fresh executable", x.executable_mtime.and_then(|t| t.timestamp_nanos_opt()), &fresh);
+}
+
+/// The file's ctime as the kernel keeps it, in ns since the epoch.
+fn ctime_ns(path: &Path) -> i64 {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).unwrap();
+    m.ctime() * 1_000_000_000 + m.ctime_nsec()
+}
+
+/// A copy whose mtime is set back to 2001-01-01 (`touch -d`); the change
+/// that sets it moves the ctime to now.
+fn backdated_copy(dir: &Path, name: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::copy("/bin/true", &path).unwrap();
+    let f = std::fs::File::options().write(true).open(&path).unwrap();
+    f.set_modified(UNIX_EPOCH + Duration::from_secs(978_307_200)).unwrap();
+    path
+}
+
+#[test]
+fn backdated_executable_keeps_a_recent_ctime() {
+    let Some(h) = harness() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let path = backdated_copy(dir.path(), "backdated-true");
+    let path_s = path.display().to_string();
+    // stat reads the ctime first: on 6.13+ that sets the "queried" bit the
+    // kernel keeps in i_ctime_nsec, which the sensor must mask off.
+    let ctime = ctime_ns(&path);
+    h.trigger(&["spawn", &path_s]);
+    let ev =
+        h.expect("exec of the backdated copy", |e| exec(e).is_some_and(|x| x.filename.as_deref() == Some(&*path_s)));
+    let x = exec(&ev).unwrap();
+    assert_eq!(x.executable_mtime.map(|t| t.timestamp()), Some(978_307_200), "{x:?}");
+    assert_eq!(x.executable_ctime.and_then(|t| t.timestamp_nanos_opt()), Some(ctime), "{x:?}");
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as i64;
+    assert!(now - ctime < 60_000_000_000, "the ctime is the change's time: {ctime}");
+    let json = serde_json::to_value(&ev).unwrap();
+    assert!(json["exec"]["executableCtime"].is_string(), "{json}");
+}
+
+#[test]
+fn backdated_library_keeps_a_recent_ctime() {
+    if harness().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = backdated_copy(dir.path(), "libbackdated.so");
+    let ctime = ctime_ns(&path);
+    let l = mmap_exec(&path.display().to_string());
+    assert_eq!(l.mtime.map(|t| t.timestamp()), Some(978_307_200), "{l:?}");
+    assert_eq!(l.ctime.and_then(|t| t.timestamp_nanos_opt()), Some(ctime), "{l:?}");
 }
 
 fn library(e: &Event, path: &str) -> Option<LibraryInfo> {

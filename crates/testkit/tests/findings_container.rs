@@ -1,8 +1,9 @@
 //! Findings about what happens inside containers, each technique performed
 //! for real inside a runc container: a binary or a library dropped after the
 //! container started and then run or mapped, the Docker socket reached from
-//! inside, the runc binary overwritten, a cgroup release agent set, the
-//! host's disk mounted; and one of them from an ECS task.
+//! inside, the runc binary overwritten, a process working in a host
+//! directory (CVE-2024-21626), a cgroup release agent set, the host's disk
+//! mounted; and one of them from an ECS task.
 //!
 //! Each test asserts that exactly the expected type fires for the acting
 //! process (once it has exited, so everything it did has been through the
@@ -165,6 +166,38 @@ fn new_binary_executed_from_the_overlay_upper_layer() {
     assert!(!image.exec().unwrap().upper_layer, "the image's binary is in the lower layer");
 }
 
+/// On a plain (non-overlay) rootfs only the file's times tell a dropped
+/// binary; `touch -d` sets its mtime back to 2001 — and so moves its ctime,
+/// which user space cannot set, to now.
+const DROP_TOUCH_AND_RUN: &str = "sleep 1
+busybox cp /bin/busybox /tmp/busybox-dropped
+busybox touch -d '2001-01-01 00:00:00' /tmp/busybox-dropped
+(exec /tmp/busybox-dropped echo dropped-binary)";
+
+#[test]
+fn new_binary_executed_with_a_backdated_mtime() {
+    let Some(h) = harness() else { return };
+    let id = hex_id(64);
+    let (_c, out) = run(Container::spec(DROP_TOUCH_AND_RUN).id(&id).build());
+    assert!(out.contains("dropped-binary"), "{out}");
+
+    let f = expect_in(h, T::NewBinaryExecuted, &id);
+    assert_eq!(ctx(&f, "executablePath"), "/tmp/busybox-dropped");
+    let exec = h.expect("exec of the backdated binary", |e| exec_of(e, &id, "/tmp/busybox-dropped"));
+    let x = exec.exec().unwrap();
+    assert!(!x.upper_layer, "{x:?}");
+    // The container's TZ is unset: touch's date is UTC.
+    assert_eq!(x.executable_mtime.map(|m| m.timestamp()), Some(978_307_200), "backdated: {x:?}");
+    let ctime = x.executable_ctime.unwrap_or_else(|| panic!("no ctime: {x:?}"));
+    assert!(ctime < exec.time && (exec.time - ctime).num_seconds() < 60, "ctime {ctime} is the touch's: {x:?}");
+    // /tmp is not watched, so no writer is known: the ctime is the last
+    // change the file shows.
+    assert!(f.service.runtime_details.context.get("modifyingProcess").is_none(), "{f:#?}");
+    assert_eq!(ctx(&f, "modifiedAt"), &ctime.to_rfc3339());
+    assert_container_resource(&f, &id);
+    h.assert_only_type_for_process(&f);
+}
+
 /// The lower layer's busybox, next to the upper layer in the bundle.
 fn lower_busybox(upper: &Path) -> PathBuf {
     upper.parent().unwrap().join("lower/bin/busybox")
@@ -287,6 +320,66 @@ fn runc_container_escape_overwrites_runc() {
     assert_nothing_found(h, "write of /usr/sbin/healthcheck", |e| {
         event_in(e, &id) && e.kind == Kind::FileWrite && e.file().is_some_and(|x| x.path == "/usr/sbin/healthcheck")
     });
+}
+
+/// CVE-2024-21626 ("Leaky Vessels"): runc < 1.1.12 leaked its fd of the
+/// host's /sys/fs/cgroup into the container process, and `runc exec --cwd
+/// /proc/self/fd/7` (or an image's `WORKDIR /proc/self/fd/7`) left that
+/// process working in the host directory: `../../..` is the host's root.
+///
+/// The runc here (Debian 1.1.5+ds1-1+deb12u1) has the fix backported: run
+/// against a running container, `runc exec --cwd /proc/self/fd/N` fails for
+/// every N from 3 to 10 with "chdir to cwd ... not a directory" (3, 4, 6, 7,
+/// 8: fds of runc's own files, none a directory) or "no such file or
+/// directory" (5, 9, 10), and `process.cwd` set to `/proc/self/fd/N` in
+/// config.json fails `runc run` the same way. So `saker-trigger
+/// enter-container` builds the state the leak led to: it opens the host's
+/// /sys/fs/cgroup, joins the container's cgroup and namespaces as `runc
+/// exec` does, makes the held directory its working directory (fchdir) and
+/// runs a shell from the container's root. The near miss is the same entry
+/// with a working directory inside the container — an ordinary `runc exec`.
+const LEAKED_HOST_DIR: &str = "/sys/fs/cgroup";
+
+#[test]
+fn runc_container_escape_working_directory_outside_the_container_root() {
+    let Some(h) = harness() else { return };
+    let id = hex_id(64);
+    let mut c = Container::spec("exec sleep 60").id(&id).build();
+    c.start();
+    let pid = c.wait_running_pid().to_string();
+    let cgroup = c.cgroup2_dir().display().to_string();
+
+    let t = h.trigger(&["enter-container", &pid, &cgroup, "/tmp", "busybox ls /"]);
+    assert!(t.stdout.contains("status=0"), "{}", t.stdout);
+    let host_cwd = format!("host:{LEAKED_HOST_DIR}");
+    let t = h.trigger(&["enter-container", &pid, &cgroup, &host_cwd, "busybox ls ../../.."]);
+    assert!(t.stdout.contains("status=0"), "{}", t.stdout);
+    // What the container process listed is the host's root.
+    let listed: Vec<&str> = t.stdout.lines().filter(|l| !l.starts_with("pid=") && !l.starts_with("status=")).collect();
+    let mut host_root: Vec<String> = std::fs::read_dir("/")
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    host_root.sort();
+    assert_eq!(listed, host_root, "`ls ../../..` from the held directory lists the host's /");
+
+    let f = expect_in(h, T::RuncContainerEscape, &id);
+    assert_eq!(ctx(&f, "workingDirectory"), LEAKED_HOST_DIR);
+    assert_eq!(ctx(&f, "commandLineExample"), "sh -c busybox ls ../../..");
+    assert_eq!(f.service.runtime_details.process.argv, ["sh", "-c", "busybox ls ../../.."]);
+    assert_container_resource(&f, &id);
+    h.assert_only_type_for_process(&f);
+    // The kernel's fact behind it, on the shell's exec.
+    let escaped = h.expect("exec of the shell in the host directory", |e| {
+        exec_of(e, &id, "sh") && e.exec().is_some_and(|x| x.cwd.as_deref() == Some(LEAKED_HOST_DIR))
+    });
+    assert!(escaped.exec().unwrap().cwd_outside_root, "{escaped:#?}");
+
+    let inside = assert_nothing_found(h, "exec of the shell in the container's /tmp", |e| {
+        exec_of(e, &id, "sh") && e.exec().is_some_and(|x| x.cwd.as_deref() == Some("/tmp"))
+    });
+    assert!(!inside.exec().unwrap().cwd_outside_root, "{inside:#?}");
 }
 
 // ---- PrivilegeEscalation:Runtime/CGroupsReleaseAgentModified ----

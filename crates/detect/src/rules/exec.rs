@@ -24,6 +24,7 @@ pub(super) fn on_exec(ev: &Event, cx: &mut RuleCtx<'_>, hits: &mut Vec<Hit>) {
     } else if let Some(c) = &ev.container {
         new_binary(ev, &c.id, exe, cx, hits);
     }
+    runc_cwd_escape(ev, hits);
     miner(ev, name, hits);
     tool(ev, name, cx, hits);
     elevation(ev, name, hits);
@@ -85,9 +86,11 @@ fn fileless(ev: &Event, exe: &str, name: &str, hits: &mut Vec<Hit>) {
 fn new_binary(ev: &Event, container: &str, exe: &str, cx: &mut RuleCtx<'_>, hits: &mut Vec<Hit>) {
     let Some(x) = ev.exec() else { return };
     let started = cx.state.container_seen(container, ev.time);
-    let mtime = x.executable_mtime;
-    let modified_after_start = mtime.is_some_and(|m| m > started);
-    if !(x.upper_layer || modified_after_start) {
+    // The ctime cannot be backdated (`touch -d` sets the mtime and so moves
+    // the ctime to now); the mtime is kept for kernels where only it is read.
+    let (mtime, ctime) = (x.executable_mtime, x.executable_ctime);
+    let after_start = |t: Option<chrono::DateTime<chrono::Utc>>| t.is_some_and(|t| t > started);
+    if !(x.upper_layer || after_start(ctime) || after_start(mtime)) {
         return;
     }
     let mut hit = Hit::new(T::NewBinaryExecuted, exe).ctx("executablePath", exe);
@@ -98,12 +101,44 @@ fn new_binary(ev: &Event, container: &str, exe: &str, cx: &mut RuleCtx<'_>, hits
                 .ctx("modifiedAt", m.at.to_rfc3339());
         }
         None => {
-            if let Some(m) = mtime {
+            // The later of the two: the last change the file shows.
+            if let Some(m) = mtime.max(ctime) {
                 hit = hit.ctx("modifiedAt", m.to_rfc3339());
             }
         }
     }
     hits.push(hit);
+}
+
+/// CVE-2024-21626 ("Leaky Vessels"): runc before 1.1.12 leaked a host
+/// directory fd into the container, and `runc exec --cwd /proc/self/fd/N`
+/// (or an image's `WORKDIR /proc/self/fd/N`) left the container process with
+/// a host directory as its working directory, from where `../../..` is the
+/// host's filesystem. The kernel tells it directly (the cwd is not below the
+/// process's root); the `/proc/.../fd/` text is how the request looks.
+fn runc_cwd_escape(ev: &Event, hits: &mut Vec<Hit>) {
+    let Some(x) = ev.exec() else { return };
+    if ev.container.is_none() {
+        return;
+    }
+    let Some(cwd) = x.cwd.as_deref() else { return };
+    if !(x.cwd_outside_root || under_proc_fd(cwd)) {
+        return;
+    }
+    hits.push(
+        Hit::new(T::RuncContainerEscape, cwd)
+            .ctx("workingDirectory", cwd)
+            .ctx("commandLineExample", command_line(&x.argv)),
+    );
+}
+
+/// `/proc/self/fd/N...`, `/proc/thread-self/fd/N...`, `/proc/<pid>/fd/N...`:
+/// a path through a process's open file descriptors.
+fn under_proc_fd(path: &str) -> bool {
+    let Some(rest) = path.strip_prefix("/proc/") else { return false };
+    let Some((who, rest)) = rest.split_once('/') else { return false };
+    let process = who == "self" || who == "thread-self" || (!who.is_empty() && who.bytes().all(|b| b.is_ascii_digit()));
+    process && rest.starts_with("fd/")
 }
 
 fn miner(ev: &Event, name: &str, hits: &mut Vec<Hit>) {

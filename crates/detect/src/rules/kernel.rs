@@ -164,8 +164,9 @@ fn library(ev: &Event, l: &saker_model::LibraryInfo, cx: &mut RuleCtx<'_>, hits:
     }
     let Some(c) = &ev.container else { return };
     let started = cx.state.container_seen(&c.id, ev.time);
-    let after_start = l.mtime.is_some_and(|m| m > started);
-    if !(l.upper_layer || after_start) {
+    // As for executables: the ctime cannot be backdated, the mtime can.
+    let after_start = |t: Option<chrono::DateTime<chrono::Utc>>| t.is_some_and(|t| t > started);
+    if !(l.upper_layer || after_start(l.ctime) || after_start(l.mtime)) {
         return;
     }
     let mut hit = Hit::new(T::NewLibraryLoaded, l.path.clone()).ctx("libraryPath", l.path.clone());
@@ -176,7 +177,7 @@ fn library(ev: &Event, l: &saker_model::LibraryInfo, cx: &mut RuleCtx<'_>, hits:
                 .ctx("modifiedAt", m.at.to_rfc3339());
         }
         None => {
-            if let Some(m) = l.mtime {
+            if let Some(m) = l.mtime.max(l.ctime) {
                 hit = hit.ctx("modifiedAt", m.to_rfc3339());
             }
         }

@@ -4,7 +4,8 @@
 //! - `intel.rs` — threat lists: IPs of connections, DNS names, executable hashes;
 //!   DNS rebinding to the metadata service.
 //! - `exec.rs` — what a new program is: new binary, fileless, miner, tool,
-//!   elevation to root, shells (reverse, spawned by a service).
+//!   elevation to root, shells (reverse, spawned by a service), a working
+//!   directory outside the container's root (runc escape).
 //! - `commands.rs` — suspicious command lines (execution, defence evasion,
 //!   discovery, persistence, privilege escalation).
 //! - `files.rs` — sensitive files, runtime sockets, runc, cgroup release agents.

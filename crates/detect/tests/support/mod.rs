@@ -114,7 +114,7 @@ pub fn exec_event(pid: u32, exe: &str, argv: &[&str]) -> Event {
         argv: argv.iter().map(|s| s.to_string()).collect(),
         ..Default::default()
     };
-    event(Kind::ProcessExec, proc(pid, exe, argv), Payload::Exec(x))
+    event(Kind::ProcessExec, proc(pid, exe, argv), Payload::Exec(Box::new(x)))
 }
 
 pub fn with_exec(mut ev: Event, f: impl FnOnce(&mut ExecInfo)) -> Event {
