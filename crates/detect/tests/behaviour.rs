@@ -206,16 +206,7 @@ fn reverse_shell_by_socket_stdio() {
         "203.0.113.9",
         4444,
     );
-    let shell = with_exec(exec_event(30, "/bin/sh", &["/bin/sh"]), |x| {
-        x.stdin_socket = true;
-        x.stdout_socket = true;
-        x.stdin_peer = Some(SocketPeer {
-            family: "inet".into(),
-            protocol: Some("tcp".into()),
-            remote_address: Some("203.0.113.9".into()),
-            remote_port: Some(4444),
-        });
-    });
+    let shell = with_socket_stdio(exec_event(30, "/bin/sh", &["/bin/sh"]), "203.0.113.9", 4444);
     let f = run(&[connect, shell]);
     let f = only(&f, T::ReverseShell);
     assert_eq!(f.service.action.as_ref().unwrap()["networkConnectionAction"]["remotePortDetails"]["port"], 4444);

@@ -103,18 +103,7 @@ fn discovery_is_reported_only_in_an_unusual_context() {
 #[test]
 fn busybox_without_an_applet_is_not_a_shell_and_busybox_sh_is() {
     // busybox nc handed a socket as stdio is nc, not a reverse shell.
-    let socket_stdio = |ev: Event| {
-        with_exec(ev, |x| {
-            x.stdin_socket = true;
-            x.stdout_socket = true;
-            x.stdin_peer = Some(SocketPeer {
-                family: "inet".into(),
-                protocol: Some("tcp".into()),
-                remote_address: Some("203.0.113.9".into()),
-                remote_port: Some(4444),
-            });
-        })
-    };
+    let socket_stdio = |ev: Event| with_socket_stdio(ev, "203.0.113.9", 4444);
     let nc = socket_stdio(exec_event(50, "/bin/busybox", &["nc", "-l", "-p", "8080"]).in_container("c1"));
     assert!(!types(&run(&[nc])).contains(&T::ReverseShell));
     let sh = socket_stdio(exec_event(51, "/bin/busybox", &["busybox", "sh", "-i"]).in_container("c1"));

@@ -124,6 +124,20 @@ pub fn with_exec(mut ev: Event, f: impl FnOnce(&mut ExecInfo)) -> Event {
     ev
 }
 
+/// An exec whose stdin and stdout are a TCP socket connected to `addr:port`.
+pub fn with_socket_stdio(ev: Event, addr: &str, port: u16) -> Event {
+    with_exec(ev, |x| {
+        x.stdin_socket = true;
+        x.stdout_socket = true;
+        x.stdin_peer = Some(SocketPeer {
+            family: "inet".into(),
+            protocol: Some("tcp".into()),
+            remote_address: Some(addr.into()),
+            remote_port: Some(port),
+        });
+    })
+}
+
 pub fn file_event(kind: Kind, pid: u32, exe: &str, path: &str) -> Event {
     let f = FileInfo { path: path.to_owned(), flags: 0o1, ..Default::default() };
     event(kind, proc(pid, exe, &[exe]), Payload::File(f))
