@@ -3,8 +3,11 @@
 # Build: clang/llvm (BPF programs), libelf/zlib/pkg-config/make (vendored libbpf).
 # Tests: runc + busybox-static (real containers), iproute2 (network namespaces),
 #        login/passwd (setuid binaries the exec test runs), gcc and sudo (the benign-activity suite).
+# Server: postgresql (the store and API tests run against a real server, started by scripts/postgres.sh),
+#         chromium + chromium-driver (the console is tested in headless Chromium).
 set -euo pipefail
-packages=(clang llvm libelf-dev zlib1g-dev pkg-config make runc busybox-static iproute2 login passwd procps gcc sudo)
+packages=(clang llvm libelf-dev zlib1g-dev pkg-config make runc busybox-static iproute2 login passwd procps gcc sudo
+  postgresql chromium chromium-driver)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,4 +1,4 @@
-//! `saker agent` and `saker up`.
+//! `saker agent`, and the agent options `saker up` shares.
 
 use anyhow::{Context, Result, bail};
 use saker_agent::scope::TaskScope;
@@ -41,16 +41,7 @@ enum Scope {
 }
 
 #[derive(clap::Args)]
-pub struct UpArgs {
-    /// Where Saker keeps its data.
-    #[arg(long, default_value = "/var/lib/saker")]
-    data_dir: PathBuf,
-    #[command(flatten)]
-    tuning: Tuning,
-}
-
-#[derive(clap::Args)]
-struct Tuning {
+pub struct Tuning {
     /// Configuration file: what to watch (see config/agent.toml).
     #[arg(long, value_name = "PATH")]
     config: Option<PathBuf>,
@@ -92,7 +83,7 @@ fn parse_kinds(names: &[String]) -> Result<Option<KindFilter>> {
 }
 
 /// Defaults, then the config file, then flags.
-fn config(tuning: &Tuning, kinds: Option<KindFilter>) -> Result<AgentConfig> {
+pub fn agent_config(tuning: &Tuning, kinds: Option<KindFilter>) -> Result<AgentConfig> {
     let mut cfg = AgentConfig::default();
     if let Some(path) = &tuning.config {
         saker_agent::config::apply_file(path, &mut cfg)?;
@@ -137,7 +128,7 @@ fn run(cfg: AgentConfig, sinks: Vec<Box<dyn Sink>>, on_started: impl FnOnce(&sak
 }
 
 pub fn run_agent(args: AgentArgs) -> Result<()> {
-    let mut cfg = config(&args.tuning, parse_kinds(&args.kinds)?)?;
+    let mut cfg = agent_config(&args.tuning, parse_kinds(&args.kinds)?)?;
     if args.task_cgroup.is_some() && args.scope != Scope::Task {
         bail!("--task-cgroup only applies with --scope task");
     }
@@ -191,27 +182,11 @@ fn open_out(out: &str, flag: &str) -> Result<Out> {
     Ok(Out::File(path.display().to_string(), file))
 }
 
-pub fn run_up(args: UpArgs) -> Result<()> {
-    saker_sensor::preflight().context("saker up runs the agent, which needs root")?;
-    std::fs::create_dir_all(&args.data_dir).with_context(|| format!("creating {}", args.data_dir.display()))?;
-    let events = args.data_dir.join("events.ndjson");
-    let findings = args.data_dir.join("findings.ndjson");
-    let cfg = config(&args.tuning, None)?;
-    let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
-    if let Out::File(name, f) = open_out(&events.display().to_string(), "events file")? {
-        sinks.push(Box::new(NdjsonSink::new(name, f)));
-    }
-    if cfg.detection.is_some()
-        && let Out::File(name, f) = open_out(&findings.display().to_string(), "findings file")?
-    {
-        sinks.push(Box::new(NdjsonSink::findings(name, f)));
-    }
-    let (events, findings) = (events.display().to_string(), findings.display().to_string());
-    run(cfg, sinks, |agent| {
-        println!("Saker is running. Ctrl-C stops it.");
-        println!("  agent:    watching this host ({} BPF programs attached)", agent.attached().len());
-        println!("  events:   {events} (follow with: tail -f {events})");
-        println!("  findings: {findings} (follow with: tail -f {findings})");
-        println!("  console: not built yet — the server and console are the next milestone");
-    })
+/// A file opened for appending (created if missing).
+pub fn open_append(path: &std::path::Path) -> Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))
 }

@@ -2,8 +2,14 @@
 //! arguments, builds the parts, runs them, maps errors to exit codes.
 
 mod agent_cmd;
+mod client;
+mod coverage_cmd;
 mod findings_cmd;
+mod lists_cmd;
 mod logging;
+mod server_cmd;
+mod simulate_cmd;
+mod up_cmd;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -25,12 +31,23 @@ struct Cli {
 enum Command {
     /// Run the agent: watch this host and write events.
     Agent(agent_cmd::AgentArgs),
-    /// Set up and run Saker on this machine. Today: the agent, writing events
-    /// under the data directory (the server and console arrive next).
-    Up(agent_cmd::UpArgs),
+    /// Set up and run Saker on this machine: the server with its console on
+    /// the embedded store, and an agent watching this host. Prints the
+    /// console URL and an administrator token.
+    Up(up_cmd::UpArgs),
     /// The finding catalog.
     #[command(subcommand)]
     Findings(findings_cmd::FindingsCommand),
+    /// Run the server (agents' findings, API, console); or, on its machine,
+    /// enroll an agent, issue a token, add an account.
+    Server(server_cmd::ServerArgs),
+    /// Which hosts and ECS clusters a server sees as protected.
+    Coverage(coverage_cmd::CoverageArgs),
+    /// A server's threat and trusted lists.
+    #[command(subcommand)]
+    Lists(lists_cmd::ListsCommand),
+    /// Run a few harmless techniques so the agent reports findings.
+    Simulate(simulate_cmd::SimulateArgs),
 }
 
 fn main() -> ExitCode {
@@ -38,8 +55,12 @@ fn main() -> ExitCode {
     logging::init(cli.log_format, &cli.log_level);
     let result = match cli.command {
         Command::Agent(args) => agent_cmd::run_agent(args),
-        Command::Up(args) => agent_cmd::run_up(args),
+        Command::Up(args) => up_cmd::run(args),
         Command::Findings(cmd) => findings_cmd::run(cmd),
+        Command::Server(args) => server_cmd::run(args),
+        Command::Coverage(args) => coverage_cmd::run(args),
+        Command::Lists(cmd) => lists_cmd::run(cmd),
+        Command::Simulate(args) => simulate_cmd::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
