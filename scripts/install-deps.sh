@@ -4,10 +4,11 @@
 # Tests: runc + busybox-static (real containers), iproute2 (network namespaces),
 #        login/passwd (setuid binaries the exec test runs), gcc and sudo (the benign-activity suite).
 # Server: postgresql (the store and API tests run against a real server, started by scripts/postgres.sh),
-#         chromium + chromium-driver (the console is tested in headless Chromium).
+#         chromium + chromium-driver (the console is tested in headless Chromium),
+#         protobuf-compiler (protoc: the agent↔server gRPC schema, crates/proto).
 set -euo pipefail
 packages=(clang llvm libelf-dev zlib1g-dev pkg-config make runc busybox-static iproute2 login passwd procps gcc sudo
-  postgresql chromium chromium-driver)
+  postgresql chromium chromium-driver protobuf-compiler)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

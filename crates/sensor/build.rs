@@ -7,7 +7,10 @@ use std::env;
 use std::path::PathBuf;
 
 fn main() {
-    let bpf_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../bpf");
+    // Read at run time, not with env!: a build-script binary cargo reuses
+    // for a checkout elsewhere must not compile the other checkout's sources.
+    let bpf_dir =
+        PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR")).join("../../bpf");
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("saker.bpf.o");
     let arch = match env::var("CARGO_CFG_TARGET_ARCH").as_deref() {
         Ok("aarch64") => "arm64",

@@ -5,6 +5,7 @@
 //! [`AgentConfig`]. The sample shipped in `config/agent.toml` documents every
 //! field and is parsed by a test.
 
+use crate::uplink::{ServerSection, UplinkConfig};
 use crate::{AgentConfig, DetectionConfig, KindFilter};
 use saker_detect::FindingType;
 use saker_detect::intel::{Format, ListSpec, ThreatCategory};
@@ -36,6 +37,9 @@ pub struct AgentFile {
     pub files: FilesSection,
     #[serde(default)]
     pub detect: DetectSection,
+    /// Send findings to a Saker server (absent: no uplink).
+    #[serde(default)]
+    pub server: Option<ServerSection>,
 }
 
 /// The detection engine: on or off, threat and trusted lists, types to mute.
@@ -180,6 +184,9 @@ pub fn apply_str(origin: &Path, text: &str, cfg: &mut AgentConfig) -> Result<(),
         cfg.kinds = KindFilter::only(kinds);
     }
     cfg.sensor.paths = paths;
+    if let Some(server) = &file.server {
+        cfg.uplink = Some(UplinkConfig::from_section(server).map_err(invalid)?);
+    }
     apply_detect(&file.detect, cfg).map_err(invalid)
 }
 
@@ -260,6 +267,29 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("evil") && err.contains("c2"), "{err}");
+    }
+
+    #[test]
+    fn server_section_configures_the_uplink() {
+        assert!(apply("").unwrap().uplink.is_none());
+        let cfg = apply(
+            r#"
+            [server]
+            url = "http://127.0.0.1:8651"
+            token = "sk_agent_0123456789abcdef_ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef"
+            data_dir = "/tmp/saker-agent"
+            spool_max_bytes = 16777216
+            send_telemetry = true
+            "#,
+        )
+        .unwrap();
+        let u = cfg.uplink.unwrap();
+        assert_eq!(u.spool.dir, PathBuf::from("/tmp/saker-agent/spool"));
+        assert!(u.send_telemetry && u.spool.max_bytes == 16 << 20);
+        let err = apply("[server]\nurl = \"http://203.0.113.5:8651\"\ntoken = \"sk_agent_x\"").unwrap_err().to_string();
+        assert!(err.contains("test.toml") && err.contains("loopback"), "{err}");
+        let err = apply("[server]\nurl = \"https://h\"\ntokn = \"x\"").unwrap_err().to_string();
+        assert!(err.contains("tokn"), "{err}");
     }
 
     #[test]

@@ -20,6 +20,9 @@ pub enum AgentError {
     Sink { sink: String, source: std::io::Error },
     #[error("the sensor thread ended before reporting whether it loaded")]
     SensorThreadDied,
+    /// The agent's own files: the uplink spool, the agent id.
+    #[error("{what} {path}: {source}")]
+    State { what: &'static str, path: std::path::PathBuf, source: std::io::Error },
     #[error("starting thread {name}: {source}")]
     Thread { name: &'static str, source: std::io::Error },
 }

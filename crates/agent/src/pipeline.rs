@@ -1,9 +1,11 @@
 //! Threads and channels: the sensor thread reads the ring buffer and sends
 //! batches; the pipeline thread enriches them, runs detection on them, and
-//! writes events and findings to the sinks.
+//! writes events and findings to the sinks — with a server configured, one
+//! of them is the uplink's spool (`uplink/`).
 
 use crate::loss::{LossTracker, UserCounters};
 use crate::scope::TaskScope;
+use crate::uplink::{SpoolStats, Uplink, UplinkConfig, UplinkContext, UplinkStatus};
 use crate::yara::YaraWorker;
 use crate::{AgentError, DetectionConfig, KindFilter, Sink};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
@@ -14,7 +16,7 @@ use saker_model::{Event, Kind, Payload};
 use saker_sensor::{KernelLossCount, Sensor, SensorConfig};
 use saker_workload::{Resolver, ResolverConfig, Workload};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -40,6 +42,17 @@ pub struct AgentConfig {
     /// detection on, the kernel reports every kind detection needs, whatever
     /// `kinds` lets through to the event sinks.
     pub detection: Option<DetectionConfig>,
+    /// Send findings to a Saker server (`[server]`); `None`: no uplink.
+    pub uplink: Option<UplinkConfig>,
+}
+
+/// Cumulative pipeline counters (the uplink's heartbeats report them).
+#[derive(Debug, Default)]
+pub struct PipelineCounters {
+    /// Events enriched.
+    pub events: AtomicU64,
+    /// Events lost, as reported in `agent.loss`.
+    pub lost: AtomicU64,
 }
 
 impl Default for AgentConfig {
@@ -53,6 +66,7 @@ impl Default for AgentConfig {
             scope: None,
             workload: Some(ResolverConfig::default()),
             detection: Some(DetectionConfig::default()),
+            uplink: None,
         }
     }
 }
@@ -71,6 +85,8 @@ pub struct RunningAgent {
     sensor: Option<JoinHandle<Result<(), AgentError>>>,
     pipeline: Option<JoinHandle<Result<(), AgentError>>>,
     attached: Vec<String>,
+    counters: Arc<PipelineCounters>,
+    uplink: Option<Uplink>,
 }
 
 impl RunningAgent {
@@ -84,10 +100,23 @@ impl RunningAgent {
         self.stop.store(true, Ordering::SeqCst);
     }
 
-    /// Wait for both threads; the first error wins.
+    pub fn counters(&self) -> Arc<PipelineCounters> {
+        self.counters.clone()
+    }
+
+    /// The server link, when one is configured.
+    pub fn uplink_status(&self) -> Option<UplinkStatus> {
+        self.uplink.as_ref().map(Uplink::status)
+    }
+
+    /// Wait for both threads, then let the uplink hand over what is spooled
+    /// and say goodbye; the first error wins.
     pub fn join(mut self) -> Result<(), AgentError> {
         let s = self.sensor.take().map(join_thread).unwrap_or(Ok(()));
         let p = self.pipeline.take().map(join_thread).unwrap_or(Ok(()));
+        if let Some(u) = self.uplink.take() {
+            u.shutdown();
+        }
         s.and(p)
     }
 }
@@ -117,6 +146,9 @@ pub fn start(
     }
     // Seed the process table before the sensor starts so no early event lacks lineage.
     let enricher = Enricher::new(&cfg.enrich)?;
+    // The spool opens before the sensor loads: a bad spool is a start-up error.
+    let opened_embedded = cfg.uplink.as_ref().is_some_and(|u| u.embedded);
+    let uplink = cfg.uplink.clone().map(Uplink::open).transpose()?;
 
     let (tx, rx) = bounded::<SensorMsg>(256);
     let (ready_tx, ready_rx) = bounded::<Result<Vec<String>, AgentError>>(1);
@@ -141,17 +173,51 @@ pub fn start(
         }
     };
 
+    let counters = Arc::new(PipelineCounters::default());
+    let mut spool_stats = None;
+    let uplink = match uplink {
+        Some(opened) => {
+            spool_stats = Some(opened.spool_stats());
+            let ctx = UplinkContext {
+                mode: match (&cfg.scope, opened_embedded) {
+                    (_, true) => "embedded",
+                    (Some(_), false) => "sidecar",
+                    (None, false) => "host",
+                },
+                attached: attached.clone(),
+                counters: counters.clone(),
+                detection: cfg.detection.clone(),
+                ecs_metadata_uri: cfg.workload.as_ref().and_then(|w| w.own_metadata_uri.clone()),
+            };
+            match opened.start(ctx) {
+                Ok(u) => {
+                    sinks.push(Box::new(u.sink()));
+                    Some(u)
+                }
+                Err(e) => {
+                    stop.store(true, Ordering::SeqCst);
+                    drop(rx);
+                    let _ = sensor.join();
+                    return Err(e);
+                }
+            }
+        }
+        None => None,
+    };
+
     let kinds = cfg.kinds.clone();
     let report_every = cfg.loss_report_every;
+    let pipeline_counters = counters.clone();
     let pipeline = std::thread::Builder::new()
         .name("saker-pipeline".into())
         .spawn(move || {
             let mut stage = Stage { enricher, detector, yara, kinds, findings: Vec::new() };
-            pipeline_thread(&mut stage, report_every, &mut sinks, &rx)
+            let counts = Counts { pipeline: &pipeline_counters, spool: spool_stats.as_deref() };
+            pipeline_thread(&mut stage, report_every, &mut sinks, &rx, &counts)
         })
         .map_err(|source| AgentError::Thread { name: "saker-pipeline", source })?;
 
-    Ok(RunningAgent { stop, sensor: Some(sensor), pipeline: Some(pipeline), attached })
+    Ok(RunningAgent { stop, sensor: Some(sensor), pipeline: Some(pipeline), attached, counters, uplink })
 }
 
 fn sensor_thread(
@@ -236,11 +302,18 @@ struct Stage {
 /// when no records arrive.
 const TICK: Duration = Duration::from_millis(200);
 
+/// What the pipeline thread counts, and the spool's counters it reports.
+struct Counts<'a> {
+    pipeline: &'a PipelineCounters,
+    spool: Option<&'a SpoolStats>,
+}
+
 fn pipeline_thread(
     stage: &mut Stage,
     report_every: Duration,
     sinks: &mut [Box<dyn Sink>],
     rx: &Receiver<SensorMsg>,
+    counts: &Counts<'_>,
 ) -> Result<(), AgentError> {
     let mut tracker = LossTracker::new();
     let mut last_report = std::time::Instant::now();
@@ -254,6 +327,7 @@ fn pipeline_thread(
             Some(SensorMsg::Batch(records)) => {
                 for (rec, workload) in &records {
                     let Some(ev) = stage.enricher.enrich(rec, workload.as_deref()) else { continue };
+                    counts.pipeline.events.fetch_add(1, Ordering::Relaxed);
                     if let Some(d) = &mut stage.detector {
                         d.process(&ev, &mut stage.findings);
                     }
@@ -272,12 +346,18 @@ fn pipeline_thread(
                 if let Some(y) = &stage.yara {
                     user.insert(("yara", "scan queue full"), y.dropped);
                 }
+                if let Some(spool) = counts.spool {
+                    for (reason, n) in spool.losses() {
+                        user.insert(("spool", reason), n);
+                    }
+                }
                 let report_zero = last_report.elapsed() >= report_every;
                 if let Some(info) = tracker.delta(&kernel, &user, report_zero) {
                     last_report = std::time::Instant::now();
                     if info.total > 0 {
                         tracing::warn!(total = info.total, "events lost");
                     }
+                    counts.pipeline.lost.fetch_add(info.total, Ordering::Relaxed);
                     let ev = Event {
                         kind: Kind::AgentLoss,
                         time: enricher.clock().to_utc(saker_enrich::process::BootClock::boot_ns_now()),

@@ -122,11 +122,16 @@ impl App {
     }
 
     pub async fn coverage_rules(&self) -> Result<coverage::Rules, ApiError> {
-        Ok(coverage::Rules {
+        Ok(self.coverage_rules_now())
+    }
+
+    /// How agents are judged: the heartbeat interval and the excluded clusters.
+    pub fn coverage_rules_now(&self) -> coverage::Rules {
+        coverage::Rules {
             heartbeat: chrono::Duration::seconds(self.config.heartbeat_secs.max(1) as i64),
             excluded_clusters: self.settings_now().excluded_ecs_clusters,
             ..coverage::Rules::default()
-        })
+        }
     }
 
     pub async fn reload_filters(&self) -> Result<(), saker_store::StoreError> {

@@ -51,12 +51,22 @@ pub fn judge_heartbeat(
         Some(KERNEL_NOT_SUPPORTED)
     } else if prev.is_some_and(|p| p.run_id == hb.run_id && hb.events_lost > p.events_lost) {
         Some(EVENTS_DROPPED)
-    } else if hb.cpu_percent > rules.max_cpu_percent || hb.rss_bytes > rules.max_rss_bytes {
+    } else if hb.mode != "embedded"
+        && over_budget(hb, rules)
+        && prev.is_some_and(|p| p.run_id == hb.run_id && over_budget(p, rules))
+    {
         Some(OVER_BUDGET)
     } else {
         None
     };
     (if issue.is_some() { HealthStatus::Unhealthy } else { HealthStatus::Healthy }, issue)
+}
+
+/// Above the CPU or memory budget. Judged over two beats in a row: the
+/// first beat's CPU share includes start-up (loading programs, seeding the
+/// process table), which is not the agent's steady cost.
+fn over_budget(hb: &Heartbeat, rules: &Rules) -> bool {
+    hb.cpu_percent > rules.max_cpu_percent || hb.rss_bytes > rules.max_rss_bytes
 }
 
 /// An agent silent for three heartbeat intervals is not reporting (unless
@@ -179,4 +189,90 @@ pub fn report(agents: &[AgentRecord], now: DateTime<Utc>, rules: &Rules) -> Repo
         })
         .collect();
     Report { resources, clusters }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use saker_store::AgentRecord;
+
+    fn beat(run: &str) -> Heartbeat {
+        let t = Utc::now();
+        Heartbeat {
+            agent_id: "a1".into(),
+            run_id: run.into(),
+            hostname: "h".into(),
+            agent_version: "0.1.0".into(),
+            kernel: "6.18".into(),
+            mode: "host".into(),
+            ecs_cluster: None,
+            ecs_task_arn: None,
+            attached_programs: vec!["process_exec".into()],
+            events_total: 10,
+            events_lost: 0,
+            cpu_percent: 1.0,
+            rss_bytes: 30 << 20,
+            started_at: t,
+            sent_at: t,
+            stopping: false,
+        }
+    }
+
+    fn issue(prev: Option<&Heartbeat>, hb: &Heartbeat) -> Option<&'static str> {
+        judge_heartbeat(prev, hb, &Rules::default()).1
+    }
+
+    #[test]
+    fn each_issue_from_heartbeats() {
+        let ok = beat("r1");
+        assert_eq!(judge_heartbeat(None, &ok, &Rules::default()), (HealthStatus::Healthy, None));
+        assert_eq!(issue(None, &Heartbeat { stopping: true, ..beat("r1") }), Some(EXITED));
+        assert_eq!(issue(None, &Heartbeat { attached_programs: vec![], ..beat("r1") }), Some(KERNEL_NOT_SUPPORTED));
+        let lost = Heartbeat { events_lost: 5, ..beat("r1") };
+        assert_eq!(issue(Some(&ok), &lost), Some(EVENTS_DROPPED));
+        assert_eq!(issue(Some(&lost), &lost), None, "no new loss since the last beat");
+        assert_eq!(issue(Some(&beat("r0")), &lost), None, "counters of another run are not compared");
+    }
+
+    #[test]
+    fn over_budget_only_when_sustained_and_only_for_the_agent_alone() {
+        let hot = Heartbeat { cpu_percent: 55.0, ..beat("r1") };
+        assert_eq!(issue(None, &hot), None, "a first beat carries start-up");
+        assert_eq!(issue(Some(&beat("r1")), &hot), None, "one beat over is a spike");
+        assert_eq!(issue(Some(&hot), &hot), Some(OVER_BUDGET));
+        let fat = Heartbeat { rss_bytes: 200 << 20, ..beat("r1") };
+        assert_eq!(issue(Some(&fat), &fat), Some(OVER_BUDGET));
+        assert_eq!(issue(Some(&beat("r0")), &hot), None, "the previous run's beat does not count");
+        let embedded = Heartbeat { mode: "embedded".into(), ..hot.clone() };
+        assert_eq!(issue(Some(&embedded), &embedded), None, "saker up shares its process with the server");
+    }
+
+    #[test]
+    fn silence_and_clusters() {
+        let rules = Rules { excluded_clusters: vec!["dev".into()], ..Rules::default() };
+        let now = Utc::now();
+        let healthy = Health { status: HealthStatus::Healthy, issue: None, since: now };
+        assert!(judge_silence(now - Duration::seconds(20), &healthy, now, &rules).is_none());
+        let h = judge_silence(now - Duration::seconds(31), &healthy, now, &rules).unwrap();
+        assert_eq!(h.issue.as_deref(), Some(NOT_REPORTING));
+        let exited = Health { status: HealthStatus::Unhealthy, issue: Some(EXITED.into()), since: now };
+        assert!(judge_silence(now - Duration::hours(1), &exited, now, &rules).is_none(), "exited says more");
+
+        let agent = |id: &str, cluster: &str, health: &Health| AgentRecord {
+            account_id: "111111111111".into(),
+            agent_id: id.into(),
+            heartbeat: Heartbeat { agent_id: id.into(), ecs_cluster: Some(cluster.into()), ..beat("r") },
+            health: health.clone(),
+            last_seen: now,
+        };
+        let sick = Health { status: HealthStatus::Unhealthy, issue: Some(EVENTS_DROPPED.into()), since: now };
+        let agents = [agent("a", "prod", &healthy), agent("b", "prod", &sick), agent("c", "dev", &healthy)];
+        let r = report(&agents, now, &rules);
+        let prod = r.clusters.iter().find(|c| c.name == "prod").unwrap();
+        assert_eq!((prod.healthy, prod.total, prod.coverage_percent, prod.health), (1, 2, 50.0, "UNHEALTHY"));
+        assert_eq!(prod.issue.as_deref(), Some(EVENTS_DROPPED));
+        let dev = r.clusters.iter().find(|c| c.name == "dev").unwrap();
+        assert!(!dev.managed && dev.health == "UNHEALTHY");
+        assert_eq!(dev.issue.as_deref(), Some(MONITORING_DISABLED));
+    }
 }

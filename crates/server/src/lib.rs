@@ -1,5 +1,5 @@
 //! The Saker server: agents stream findings and heartbeats to it over gRPC
-//! (`ingest.rs`); it stores them (`saker-store`), applies suppression rules,
+//! (`ingest.rs`, which reaches the rest only through `hooks.rs`); it stores them (`saker-store`), applies suppression rules,
 //! judges coverage (`coverage.rs`), serves the REST API (`api/`) and the web
 //! console (`console.rs`), and exports findings (`saker-export`).
 //!
@@ -12,8 +12,9 @@ pub mod config;
 pub mod console;
 pub mod coverage;
 mod error;
+mod hooks;
 pub mod http;
-pub mod intake;
+pub mod ingest;
 pub mod tls;
 
 pub use app::App;
@@ -88,7 +89,10 @@ pub async fn start(config: ServerConfig) -> Result<Running, ServerError> {
     let (http_addr, task) = http::serve(app.clone(), &config, &tls, stop.clone()).await?;
     tasks.push(task);
     let http_url = format!("{}://{http_addr}", if config.http_tls() { "https" } else { "http" });
-    let grpc_addr = config.grpc_listen;
+    // Agents always meet TLS: the certificate is the one they pin.
+    let ingest = ingest::Ingest::new(app.store.clone(), app.clone());
+    let (grpc_addr, task) = ingest::serve(config.grpc_listen, Some(&tls), ingest, stop.clone()).await?;
+    tasks.push(task);
     tasks.push(tokio::spawn(coverage_task(app.clone(), stop.clone())));
     tracing::info!(%http_url, "server listening");
     Ok(Running { app, http_addr, http_url, grpc_addr, cert_pem: tls.cert_pem, shutdown, tasks })

@@ -21,7 +21,7 @@ struct Api {
 /// A server per backend: SQLite in a temp dir, and a fresh PostgreSQL database.
 async fn servers() -> Vec<(&'static str, Api)> {
     let mut urls = vec![("sqlite", None)];
-    if let Some(url) = store_common::fresh_postgres_database().await {
+    if let Some((url, _, _)) = store_common::fresh_postgres_database().await {
         urls.push(("postgres", Some(url)));
     }
     let mut out = Vec::new();

@@ -1,369 +1,239 @@
-//! Findings: ingest (idempotent aggregation), search, archive, histogram.
+//! Ingest: a batch of findings from one agent run, stored in one
+//! transaction, idempotently.
 //!
-//! Each agent run (`source`) reports a finding's cumulative count as its
-//! aggregator sees it; the store keeps each source's latest count and the
-//! finding's count is their sum. A redelivered batch sets a source's count
-//! to what it already is, so nothing is counted twice; a restarted agent is
-//! a new source and adds.
+//! Agents send a finding's cumulative state as their aggregator sees it.
+//! Each (finding, source) — source being the agent's run id — keeps its own
+//! last count, raised to `max(old, new)`; the finding's count is the sum
+//! over its sources. A redelivered batch therefore changes nothing, a
+//! restarted agent (a new run id) adds its own count, and a stale report
+//! never lowers one. The stored JSON is the newest report (by `updatedAt`)
+//! with the count and the time bounds merged: `createdAt` and
+//! `eventFirstSeen` the earliest seen, `updatedAt` and `eventLastSeen` the
+//! latest.
 
-use crate::criteria::{Criteria, Scalar, Sort};
-use crate::db::{col, to_time};
-use crate::{Scope, Store, StoreError};
-use chrono::{DateTime, Duration, Utc};
+use crate::db::{Arg, Sql, col, col_bool, from_json, to_json};
+use crate::fields::stored_cells;
+use crate::search::with_state;
+use crate::{Store, StoreError};
 use saker_detect::Finding;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sqlx::any::AnyArguments;
-use sqlx::query::Query;
-use sqlx::{Any, Row};
+use sqlx::{Any, Transaction};
 
 /// What ingest did with one finding.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct IngestOutcome {
     pub id: String,
-    /// First time this finding was stored.
+    /// First time this finding was stored (for this account).
     pub created: bool,
-    /// Count or content changed.
+    /// The stored finding changed (count, times or content); false for a
+    /// redelivery.
     pub changed: bool,
+    /// Archived now (suppressed on arrival, or archived earlier).
     pub archived: bool,
     /// The suppression rule that archived it on arrival.
     pub suppressed_by: Option<String>,
+    /// The finding as stored now, as `Store::finding` returns it (summed
+    /// count, merged times, `accountId`, `service.archived`): what exports
+    /// should send.
+    pub finding: Value,
 }
 
-#[derive(Debug, Clone, Default)]
-pub struct FindingQuery {
-    pub criteria: Criteria,
-    pub sort: Sort,
-    pub max_results: u32,
-    pub next_token: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FindingPage {
-    pub findings: Vec<Value>,
-    pub next_token: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct HistogramBucket {
-    pub start: DateTime<Utc>,
-    pub high: u64,
-    pub medium: u64,
-    pub low: u64,
-}
-
-/// The searchable facts of a finding, as columns.
-struct Columns {
-    resource_type: String,
-    instance_id: Option<String>,
-    hostname: Option<String>,
-    ecs_cluster: Option<String>,
-    task_arn: Option<String>,
-    container_id: Option<String>,
-    container_name: Option<String>,
-    container_image: Option<String>,
-    k8s_workload: Option<String>,
-    k8s_namespace: Option<String>,
-}
-
-fn columns(f: &Finding) -> Columns {
-    let r = &f.resource;
-    let task_container = r.ecs_cluster_details.as_ref().and_then(|e| e.task_details.containers.first());
-    let container = r.container_details.as_ref().or(task_container);
-    let k8s = r.kubernetes_details.as_ref().map(|k| &k.kubernetes_workload_details);
-    Columns {
-        resource_type: r.resource_type.clone(),
-        instance_id: r.instance_details.as_ref().and_then(|i| i.instance_id.clone()),
-        hostname: r.instance_details.as_ref().and_then(|i| i.hostname.clone()),
-        ecs_cluster: r.ecs_cluster_details.as_ref().and_then(|e| e.name.clone()),
-        task_arn: r.ecs_cluster_details.as_ref().and_then(|e| e.task_details.arn.clone()),
-        container_id: container.map(|c| c.id.clone()),
-        container_name: container.and_then(|c| c.name.clone()),
-        container_image: container.and_then(|c| c.image.clone()),
-        k8s_workload: k8s.and_then(|k| k.name.clone()),
-        k8s_namespace: k8s.and_then(|k| k.namespace.clone()),
-    }
-}
-
-pub(crate) fn bind_scalar<'q>(q: Query<'q, Any, AnyArguments<'q>>, v: &Scalar) -> Query<'q, Any, AnyArguments<'q>> {
-    match v {
-        Scalar::Text(s) => q.bind(s.clone()),
-        Scalar::Number(n) => q.bind(*n),
-    }
-}
-
-/// The stored JSON with the server's view patched in.
-fn with_state(row: &sqlx::any::AnyRow) -> Result<Value, StoreError> {
-    let body: String = col(row, "body")?;
-    let mut v: Value = serde_json::from_str(&body).map_err(|e| StoreError::Corrupt(format!("finding body: {e}")))?;
-    v["service"]["count"] = Value::from(col::<i64>(row, "count")?);
-    let archived = col::<i64>(row, "archived")? != 0;
-    v["service"]["archived"] = Value::from(archived);
-    // Saker: who archived it — `user:<token id>` or `suppression:<rule>`.
-    if archived && let Some(by) = col::<Option<String>>(row, "archived_by")? {
-        v["service"]["archivedBy"] = Value::from(by);
-    }
-    Ok(v)
-}
+/// A per-source count is capped so that no sum can overflow BIGINT, whatever
+/// an agent claims.
+const MAX_SOURCE_COUNT: i64 = 1 << 40;
 
 impl Store {
-    /// Store a batch from one agent run in one transaction. `suppress` is
-    /// asked about new findings only: `Some(rule)` stores it archived.
+    /// Store a batch from one agent run (`source`, its run id) for
+    /// `account_id` (the enrolled agent's account: it replaces the findings'
+    /// `accountId`). One transaction: when this returns `Ok`, everything is
+    /// committed and the batch can be acknowledged; on `Err` nothing is.
+    ///
+    /// `suppress` is asked about new findings only (their JSON as they will
+    /// be stored): `Some(rule name)` stores the finding archived, with
+    /// `archivedBy` `suppression:<rule name>`. Outcomes are in batch order.
     pub async fn ingest_findings(
         &self,
         account_id: &str,
         source: &str,
         findings: &[Finding],
-        suppress: &(dyn Fn(&Value) -> Option<String> + Send + Sync),
+        suppress: &(dyn Fn(&Value) -> Option<String> + Sync),
     ) -> Result<Vec<IngestOutcome>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let mut out = Vec::with_capacity(findings.len());
-        for f in findings {
-            let mut f = f.clone();
-            f.account_id = Some(account_id.to_owned());
-            let new_count = i64::try_from(f.service.count).unwrap_or(i64::MAX);
-            sqlx::query(
-                "INSERT INTO finding_sources (account_id, finding_id, source, count) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (account_id, finding_id, source) DO UPDATE SET count = \
-                 CASE WHEN finding_sources.count > excluded.count THEN finding_sources.count ELSE excluded.count END",
-            )
-            .bind(account_id)
-            .bind(&f.id)
-            .bind(source)
-            .bind(new_count)
-            .execute(&mut *tx)
-            .await?;
-            let total: i64 = sqlx::query(
-                "SELECT CAST(SUM(count) AS BIGINT) AS total FROM finding_sources WHERE account_id = $1 AND finding_id = $2",
-            )
-            .bind(account_id)
-            .bind(&f.id)
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get("total")
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            let existing = sqlx::query(
-                "SELECT count, created_at, updated_at, archived, body FROM findings WHERE account_id = $1 AND id = $2",
-            )
-            .bind(account_id)
-            .bind(&f.id)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let updated_ms = f.updated_at.timestamp_millis();
-            let created_ms = f.created_at.timestamp_millis();
-            let outcome = match existing {
-                None => {
-                    f.service.count = total as u64;
-                    let body = serde_json::to_string(&f).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                    let json: Value = serde_json::from_str(&body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                    let suppressed_by = suppress(&json);
-                    let archived = suppressed_by.is_some();
-                    let c = columns(&f);
-                    sqlx::query(
-                        "INSERT INTO findings (account_id, id, type, severity, region, resource_type, instance_id, hostname, \
-                         ecs_cluster, task_arn, container_id, container_name, container_image, k8s_workload, k8s_namespace, \
-                         process_name, executable_path, executable_sha256, agent_version, count, created_at, updated_at, \
-                         archived, archived_by, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
-                         $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)",
-                    )
-                    .bind(account_id)
-                    .bind(&f.id)
-                    .bind(f.finding_type.name())
-                    .bind(f.severity)
-                    .bind(f.region.clone())
-                    .bind(c.resource_type)
-                    .bind(c.instance_id)
-                    .bind(c.hostname)
-                    .bind(c.ecs_cluster)
-                    .bind(c.task_arn)
-                    .bind(c.container_id)
-                    .bind(c.container_name)
-                    .bind(c.container_image)
-                    .bind(c.k8s_workload)
-                    .bind(c.k8s_namespace)
-                    .bind(f.service.runtime_details.process.name.clone())
-                    .bind(f.service.runtime_details.process.executable_path.clone())
-                    .bind(f.service.runtime_details.process.executable_sha256.clone())
-                    .bind(f.service.additional_info.agent_details.agent_version.clone())
-                    .bind(total)
-                    .bind(created_ms)
-                    .bind(updated_ms)
-                    .bind(i64::from(archived))
-                    .bind(suppressed_by.as_ref().map(|r| format!("suppression:{r}")))
-                    .bind(body)
-                    .execute(&mut *tx)
-                    .await?;
-                    IngestOutcome { id: f.id.clone(), created: true, changed: true, archived, suppressed_by }
-                }
-                Some(row) => {
-                    let old_count: i64 = col(&row, "count")?;
-                    let old_updated: i64 = col(&row, "updated_at")?;
-                    let old_created: i64 = col(&row, "created_at")?;
-                    let archived = col::<i64>(&row, "archived")? != 0;
-                    let newer = updated_ms > old_updated;
-                    // The newest report's content; the earliest creation and
-                    // first sighting; the summed count.
-                    let body = if newer {
-                        let old: Finding = serde_json::from_str(&col::<String>(&row, "body")?)
-                            .map_err(|e| StoreError::Corrupt(format!("finding body: {e}")))?;
-                        f.created_at = f.created_at.min(old.created_at);
-                        f.service.event_first_seen = f.service.event_first_seen.min(old.service.event_first_seen);
-                        f.service.count = total as u64;
-                        Some(serde_json::to_string(&f).map_err(|e| StoreError::Corrupt(e.to_string()))?)
-                    } else {
-                        None
-                    };
-                    let changed = newer || total != old_count;
-                    if changed {
-                        sqlx::query(
-                            "UPDATE findings SET count = $1, updated_at = $2, created_at = $3, severity = $4, \
-                             body = COALESCE($5, body) WHERE account_id = $6 AND id = $7",
-                        )
-                        .bind(total)
-                        .bind(old_updated.max(updated_ms))
-                        .bind(old_created.min(created_ms))
-                        .bind(f.severity)
-                        .bind(body)
-                        .bind(account_id)
-                        .bind(&f.id)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
-                    IngestOutcome { id: f.id.clone(), created: false, changed, archived, suppressed_by: None }
-                }
-            };
-            out.push(outcome);
+        crate::db::check_text("source (run id)", source, 128)?;
+        for (i, f) in findings.iter().enumerate() {
+            crate::db::check_text(&format!("finding {i}: id"), &f.id, 128)?;
+        }
+        if self.account(account_id).await?.is_none() {
+            return Err(StoreError::NotFound(format!("no account {account_id}")));
+        }
+        // Rows are locked in id order, so two batches touching the same
+        // findings cannot deadlock each other (PostgreSQL).
+        let mut order: Vec<usize> = (0..findings.len()).collect();
+        order.sort_by(|&a, &b| findings[a].id.cmp(&findings[b].id));
+        let mut outcomes: Vec<Option<IngestOutcome>> = vec![None; findings.len()];
+        let mut tx = self.begin_write().await?;
+        for i in order {
+            outcomes[i] = Some(self.ingest_one(&mut tx, account_id, source, &findings[i], suppress).await?);
         }
         tx.commit().await?;
-        Ok(out)
+        Ok(outcomes.into_iter().flatten().collect())
     }
 
-    pub async fn search_findings(&self, scope: &Scope, q: &FindingQuery) -> Result<FindingPage, StoreError> {
-        let offset: i64 = match &q.next_token {
-            Some(t) => t
-                .parse()
-                .ok()
-                .filter(|o| *o >= 0)
-                .ok_or_else(|| StoreError::InvalidInput("nextToken is not one this server gave".into()))?,
-            None => 0,
-        };
-        let limit = i64::from(q.max_results.clamp(1, 500));
-        let (mut sql, scope_arg) = scope_sql(scope);
-        let (crit, args) = q.criteria.to_sql(if scope_arg.is_some() { 2 } else { 1 });
-        let order = if q.sort.descending { "DESC" } else { "ASC" };
-        sql.push_str(&format!(
-            " AND {crit} ORDER BY {col} {order}, id {order} LIMIT {lim} OFFSET {off}",
-            col = q.sort.column,
-            lim = limit + 1,
-            off = offset
-        ));
-        let select = format!("SELECT count, archived, archived_by, body FROM findings WHERE {sql}");
-        let mut query = sqlx::query(&select);
-        if let Some(a) = &scope_arg {
-            query = query.bind(a.clone());
-        }
-        for a in &args {
-            query = bind_scalar(query, a);
-        }
-        let rows = query.fetch_all(&self.pool).await?;
-        let more = rows.len() as i64 > limit;
-        let mut findings = Vec::with_capacity(rows.len());
-        for row in rows.iter().take(limit as usize) {
-            findings.push(with_state(row)?);
-        }
-        Ok(FindingPage { findings, next_token: more.then(|| (offset + limit).to_string()) })
-    }
-
-    /// One finding in scope; another account's is `None` (a 404, not a 403).
-    pub async fn finding(&self, scope: &Scope, id: &str) -> Result<Option<Value>, StoreError> {
-        let (sql, scope_arg) = scope_sql(scope);
-        let n = if scope_arg.is_some() { 2 } else { 1 };
-        let select = format!("SELECT count, archived, archived_by, body FROM findings WHERE {sql} AND id = ${n}");
-        let mut query = sqlx::query(&select);
-        if let Some(a) = &scope_arg {
-            query = query.bind(a.clone());
-        }
-        let row = query.bind(id).fetch_optional(&self.pool).await?;
-        row.map(|r| with_state(&r)).transpose()
-    }
-
-    pub async fn set_archived(
+    async fn ingest_one(
         &self,
-        scope: &Scope,
-        ids: &[String],
-        archived: bool,
-        by: &str,
-    ) -> Result<u64, StoreError> {
-        let mut n = 0;
-        let mut tx = self.pool.begin().await?;
-        for id in ids {
-            let r = match scope {
-                Scope::All => {
-                    sqlx::query("UPDATE findings SET archived = $1, archived_by = $2 WHERE id = $3")
-                        .bind(i64::from(archived))
-                        .bind(archived.then(|| by.to_owned()))
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?
-                }
-                Scope::Account(a) => {
-                    sqlx::query("UPDATE findings SET archived = $1, archived_by = $2 WHERE account_id = $3 AND id = $4")
-                        .bind(i64::from(archived))
-                        .bind(archived.then(|| by.to_owned()))
-                        .bind(a)
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?
-                }
-            };
-            n += r.rows_affected();
-        }
-        tx.commit().await?;
-        Ok(n)
-    }
+        tx: &mut Transaction<'static, Any>,
+        account_id: &str,
+        source: &str,
+        f: &Finding,
+        suppress: &(dyn Fn(&Value) -> Option<String> + Sync),
+    ) -> Result<IngestOutcome, StoreError> {
+        let count = i64::try_from(f.service.count).unwrap_or(i64::MAX).min(MAX_SOURCE_COUNT);
+        let mut incoming = f.clone();
+        incoming.account_id = Some(account_id.to_owned());
+        incoming.service.archived = false;
+        incoming.service.count = count as u64;
 
-    /// New findings per bucket and severity label, zero-filled.
-    pub async fn severity_histogram(
-        &self,
-        scope: &Scope,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-        bucket: Duration,
-    ) -> Result<Vec<HistogramBucket>, StoreError> {
-        let width = bucket.num_milliseconds().max(1);
-        let (from_ms, to_ms) = (from.timestamp_millis(), to.timestamp_millis());
-        let n = ((to_ms - from_ms + width - 1) / width).clamp(0, 10_000) as usize;
-        let mut out: Vec<HistogramBucket> = (0..n)
-            .map(|i| HistogramBucket { start: to_time(from_ms + i as i64 * width), high: 0, medium: 0, low: 0 })
-            .collect();
-        let (sql, scope_arg) = scope_sql(scope);
-        let k = if scope_arg.is_some() { 2 } else { 1 };
-        let select = format!(
-            "SELECT created_at, severity FROM findings WHERE {sql} AND created_at >= ${k} AND created_at < ${}",
-            k + 1
-        );
-        let mut query = sqlx::query(&select);
-        if let Some(a) = &scope_arg {
-            query = query.bind(a.clone());
-        }
-        for row in query.bind(from_ms).bind(to_ms).fetch_all(&self.pool).await? {
-            let at: i64 = col(&row, "created_at")?;
-            let sev: f64 = col(&row, "severity")?;
-            let Some(b) = out.get_mut(((at - from_ms) / width) as usize) else { continue };
-            match saker_detect::SeverityLabel::of(sev) {
-                saker_detect::SeverityLabel::High => b.high += 1,
-                saker_detect::SeverityLabel::Medium => b.medium += 1,
-                saker_detect::SeverityLabel::Low => b.low += 1,
+        let mut stored = self.stored(tx, account_id, &f.id).await?;
+        if stored.is_none() {
+            let json = serde_json::to_value(&incoming).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let suppressed_by = suppress(&json);
+            let archived_by = suppressed_by.as_ref().map(|rule| format!("suppression:{rule}"));
+            if insert_finding(tx, account_id, &f.id, &json, archived_by.clone()).await? {
+                sqlx::query(
+                    "INSERT INTO finding_sources (account_id, finding_id, source, count) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(account_id)
+                .bind(&f.id)
+                .bind(source)
+                .bind(count)
+                .execute(&mut **tx)
+                .await?;
+                let archived = archived_by.is_some();
+                return Ok(IngestOutcome {
+                    id: f.id.clone(),
+                    created: true,
+                    changed: true,
+                    archived,
+                    suppressed_by,
+                    finding: with_state(json, archived, archived_by),
+                });
             }
+            // Another transaction stored it first: merge into theirs.
+            stored = self.stored(tx, account_id, &f.id).await?;
         }
-        Ok(out)
+        let Some(stored) = stored else {
+            return Err(StoreError::Corrupt(format!("finding {} neither inserted nor found", f.id)));
+        };
+
+        sqlx::query(
+            "INSERT INTO finding_sources (account_id, finding_id, source, count) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (account_id, finding_id, source) DO UPDATE SET count = \
+             CASE WHEN finding_sources.count > excluded.count THEN finding_sources.count ELSE excluded.count END",
+        )
+        .bind(account_id)
+        .bind(&f.id)
+        .bind(source)
+        .bind(count)
+        .execute(&mut **tx)
+        .await?;
+        let total: i64 = col(
+            &sqlx::query(
+                "SELECT CAST(COALESCE(SUM(count), 0) AS BIGINT) AS total FROM finding_sources \
+                 WHERE account_id = $1 AND finding_id = $2",
+            )
+            .bind(account_id)
+            .bind(&f.id)
+            .fetch_one(&mut **tx)
+            .await?,
+            "total",
+        )?;
+        let old: Finding = from_json("finding body", &stored.body)?;
+        let merged = merge(&old, incoming, total);
+        let changed = merged != old;
+        let json = serde_json::to_value(&merged).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        if changed {
+            let mut sql = Sql::new("UPDATE findings SET body = ");
+            sql.bind(to_json(&json)?);
+            for (column, kind, cell) in stored_cells(&json) {
+                sql.push(", ").push(column).push(" = ").bind(cell.map_or(Arg::Null(kind), Arg::from));
+            }
+            sql.push(" WHERE account_id = ").bind(account_id).push(" AND id = ").bind(&f.id);
+            sql.query().execute(&mut **tx).await?;
+        }
+        Ok(IngestOutcome {
+            id: f.id.clone(),
+            created: false,
+            changed,
+            archived: stored.archived,
+            suppressed_by: None,
+            finding: with_state(json, stored.archived, stored.archived_by),
+        })
+    }
+
+    /// The stored row, locked for the rest of the transaction.
+    async fn stored(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        account_id: &str,
+        id: &str,
+    ) -> Result<Option<Stored>, StoreError> {
+        let q = format!(
+            "SELECT archived, archived_by, body FROM findings WHERE account_id = $1 AND id = $2{}",
+            self.for_update()
+        );
+        let row = sqlx::query(&q).bind(account_id).bind(id).fetch_optional(&mut **tx).await?;
+        row.map(|r| {
+            Ok(Stored {
+                archived: col_bool(&r, "archived")?,
+                archived_by: col(&r, "archived_by")?,
+                body: col(&r, "body")?,
+            })
+        })
+        .transpose()
     }
 }
 
-/// The scope as a WHERE fragment; its argument (if any) is `$1`.
-fn scope_sql(scope: &Scope) -> (String, Option<String>) {
-    let (s, a) = crate::db::scope_clause(scope);
-    (s, a)
+struct Stored {
+    archived: bool,
+    archived_by: Option<String>,
+    body: String,
+}
+
+/// Insert a new finding unless the row exists; true when inserted.
+async fn insert_finding(
+    tx: &mut Transaction<'static, Any>,
+    account_id: &str,
+    id: &str,
+    json: &Value,
+    archived_by: Option<String>,
+) -> Result<bool, StoreError> {
+    let cells = stored_cells(json);
+    let mut sql = Sql::new("INSERT INTO findings (account_id, id, archived, archived_by, body");
+    for (column, _, _) in &cells {
+        sql.push(", ").push(column);
+    }
+    sql.push(") VALUES (").bind(account_id).push(", ").bind(id).push(", ");
+    sql.bind(i64::from(archived_by.is_some())).push(", ");
+    sql.bind(archived_by.map_or(Arg::Null(crate::fields::Kind::Text), Arg::Text)).push(", ");
+    sql.bind(to_json(json)?);
+    for (_, kind, cell) in cells {
+        sql.push(", ").bind(cell.map_or(Arg::Null(kind), Arg::from));
+    }
+    sql.push(") ON CONFLICT (account_id, id) DO NOTHING");
+    Ok(sql.query().execute(&mut **tx).await?.rows_affected() == 1)
+}
+
+/// The newest report's content with the summed count and the widest times.
+fn merge(old: &Finding, new: Finding, total: i64) -> Finding {
+    let newer = new.updated_at > old.updated_at;
+    let mut m = if newer { new.clone() } else { old.clone() };
+    m.created_at = old.created_at.min(new.created_at);
+    m.updated_at = old.updated_at.max(new.updated_at);
+    m.service.event_first_seen = old.service.event_first_seen.min(new.service.event_first_seen);
+    m.service.event_last_seen = old.service.event_last_seen.max(new.service.event_last_seen);
+    m.service.count = u64::try_from(total).unwrap_or(0);
+    m.service.archived = false;
+    m.account_id = new.account_id;
+    m
 }
