@@ -64,6 +64,15 @@ struct {
 	__type(value, __u64);
 } saker_loss SEC(".maps");
 
+/* Records not handed over because the agent shed their kind (over its
+ * resource budget), per CPU and kind; see saker_config.shed_mask. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SAKER_KIND_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} saker_shed SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(max_entries, 256);
@@ -173,12 +182,17 @@ static __always_inline bool bytes_eq(const char *a, const char *b, int n)
 	return true;
 }
 
-static __always_inline void count_loss(__u32 kind)
+static __always_inline void count_in(void *map, __u32 kind)
 {
 	__u32 k = kind & (SAKER_KIND_MAX - 1);
-	__u64 *n = bpf_map_lookup_elem(&saker_loss, &k);
+	__u64 *n = bpf_map_lookup_elem(map, &k);
 	if (n)
 		__sync_fetch_and_add(n, 1);
+}
+
+static __always_inline void count_loss(__u32 kind)
+{
+	count_in(&saker_loss, kind);
 }
 
 /* ---- event builder ---- */
@@ -307,12 +321,22 @@ static __always_inline __u16 ev_bytes_user(struct ev *e, const void *src, __u32 
 	return len;
 }
 
-/* Hand the record to user space; a full ring is counted, never silent. */
+/* Hand the record to user space; a full ring is counted, never silent.
+ * A shed kind (the agent is over its resource budget) is counted here, after
+ * every filter has passed, rather than in skip_event: there the count would
+ * include events the filters drop, and `agent.loss` must say exactly what
+ * user space did not get. Building the record costs the traced task, not the
+ * agent, whose budget is what shedding protects. */
 static __always_inline void ev_submit(struct ev *e)
 {
 	struct saker_config *cfg = saker_cfg();
 	__u32 size = e->off;
 	__u64 flags = BPF_RB_NO_WAKEUP;
+
+	if (cfg && (cfg->shed_mask & (1ULL << (e->kind & 63)))) {
+		count_in(&saker_shed, e->kind);
+		return;
+	}
 
 	/* off never passes EV_OFF_MASK + SAKER_STR_MAX; the mask tells the verifier. */
 	size &= (EV_BUF_SIZE - 1);

@@ -331,6 +331,12 @@ struct saker_config {
 	__u32 wakeup_bytes; /* force a ring-buffer wake-up past this much unread data */
 	__u32 scoped;       /* 1 = task-sidecar mode: report only the watched task */
 	__u32 scope_level;  /* depth of the task's cgroup below the cgroup2 root */
+	/* Kinds shed by the agent's resource budget (bit N = kind N). A record
+	 * of a shed kind is built as usual (every filter applies) but not
+	 * handed over: ev_submit counts it in saker_shed instead, so the count
+	 * is exactly the records user space did not get. Never set for exec,
+	 * fork/exit, cred, net, dns or the kernel kinds (user space enforces). */
+	__u64 shed_mask;
 };
 
 /* saker_scope (hash, u64 cgroup id -> u8), task-sidecar mode: a task's
@@ -359,6 +365,9 @@ struct saker_prefix_value {
 /* saker_loss (per-CPU array, SAKER_KIND_MAX entries): records the kernel could
  * not hand to user space, by kind. */
 
+/* saker_shed (per-CPU array, SAKER_KIND_MAX entries, u64): records built but
+ * not handed over because their kind was in saker_config.shed_mask. */
+
 /* The Rust mirror (crates/abi/src/raw.rs) asserts the same sizes. */
 _Static_assert(sizeof(struct saker_header) == 104, "saker_header size");
 _Static_assert(sizeof(struct saker_exec) == 96, "saker_exec size");
@@ -374,6 +383,7 @@ _Static_assert(__builtin_offsetof(struct saker_library, ctime_ns) == 40, "saker_
 _Static_assert(sizeof(struct saker_cred) == 64, "saker_cred size");
 _Static_assert(sizeof(struct saker_net) == 48, "saker_net size");
 _Static_assert(sizeof(struct saker_dns) == 48, "saker_dns size");
-_Static_assert(sizeof(struct saker_config) == 24, "saker_config size");
+_Static_assert(sizeof(struct saker_config) == 32, "saker_config size");
+_Static_assert(__builtin_offsetof(struct saker_config, shed_mask) == 24, "saker_config layout");
 
 #endif /* SAKER_ABI_H */

@@ -328,6 +328,9 @@ pub struct Config {
     pub scoped: u32,
     /// Depth of the task's cgroup below the cgroup2 root.
     pub scope_level: u32,
+    /// Kinds shed by the resource budget: built, not handed over, counted
+    /// per CPU and kind in `saker_shed` (bit N = kind N).
+    pub shed_mask: u64,
 }
 
 /// Key of the `saker_prefixes` LPM trie.
@@ -389,7 +392,7 @@ plain! {
     BpfLoad = 24,
     Library = 48,
     Cgroup = 16,
-    Config = 24,
+    Config = 32,
     PrefixKey = 4 + PREFIX_MAX,
     PrefixValue = 8 + BASENAME_MAX,
 }
@@ -406,6 +409,7 @@ const _: () = {
     assert!(offset_of!(Library, flags) == 28);
     assert!(offset_of!(Library, path_len) == 32);
     assert!(offset_of!(Library, ctime_ns) == 40);
+    assert!(offset_of!(Config, shed_mask) == 24);
 };
 
 /// Read a `T` from the start of `bytes`, or `None` when too short.

@@ -5,6 +5,7 @@
 //! [`AgentConfig`]. The sample shipped in `config/agent.toml` documents every
 //! field and is parsed by a test.
 
+use crate::budget::{BudgetConfig, Limit};
 use crate::uplink::{ServerSection, UplinkConfig};
 use crate::{AgentConfig, DetectionConfig, KindFilter};
 use saker_detect::FindingType;
@@ -40,6 +41,84 @@ pub struct AgentFile {
     /// Send findings to a Saker server (absent: no uplink).
     #[serde(default)]
     pub server: Option<ServerSection>,
+    /// The agent's own CPU and memory budget (absent: the defaults).
+    #[serde(default)]
+    pub budget: Option<BudgetSection>,
+}
+
+/// The agent's resource budget (`budget.rs`): limits, and what is shed,
+/// least security-relevant first, when the agent stays over them.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetSection {
+    /// Enforce the budget. Off: no shedding, no cgroup.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Percent of all the host's CPUs, or "auto" (scaled by host size).
+    #[serde(default)]
+    pub cpu_percent: Option<LimitValue>,
+    /// MiB of memory the agent itself allocates, or "auto".
+    #[serde(default)]
+    pub memory_mb: Option<LimitValue>,
+    /// Put the agent in a cgroup with hard limits (twice the budget).
+    #[serde(default)]
+    pub place_in_cgroup: bool,
+    /// Always shed at least this many levels (0 to 4).
+    #[serde(default)]
+    pub min_shed_level: usize,
+}
+
+/// A number, or the string "auto".
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum LimitValue {
+    Number(f64),
+    Text(String),
+}
+
+impl LimitValue {
+    fn parse(&self, key: &str) -> Result<Limit<f64>, String> {
+        match self {
+            LimitValue::Number(n) => Ok(Limit::Value(*n)),
+            LimitValue::Text(t) if t == "auto" => Ok(Limit::Auto),
+            LimitValue::Text(t) => Err(format!("budget.{key}: {t:?} is neither a number nor \"auto\"")),
+        }
+    }
+}
+
+/// `--budget-cpu-percent` / `--budget-memory-mb` and the file's values:
+/// a number or `auto`.
+pub fn parse_limit(text: &str) -> Result<Limit<f64>, String> {
+    match text.trim() {
+        "auto" => Ok(Limit::Auto),
+        t => t.parse::<f64>().map(Limit::Value).map_err(|_| format!("{t:?} is neither a number nor \"auto\"")),
+    }
+}
+
+/// MiB as configured → bytes.
+pub fn memory_limit(mb: Limit<f64>) -> Result<Limit<u64>, String> {
+    match mb {
+        Limit::Auto => Ok(Limit::Auto),
+        Limit::Value(v) if v.is_finite() && v >= 0.0 => Ok(Limit::Value((v * f64::from(1u32 << 20)) as u64)),
+        Limit::Value(v) => Err(format!("budget.memory_mb {v} is not a size")),
+    }
+}
+
+fn apply_budget(b: &BudgetSection, cfg: &mut AgentConfig) -> Result<(), String> {
+    if !b.enabled {
+        cfg.budget = None;
+        return Ok(());
+    }
+    let budget = cfg.budget.get_or_insert_with(BudgetConfig::default);
+    if let Some(v) = &b.cpu_percent {
+        budget.cpu_percent = v.parse("cpu_percent")?;
+    }
+    if let Some(v) = &b.memory_mb {
+        budget.memory_bytes = memory_limit(v.parse("memory_mb")?)?;
+    }
+    budget.place_in_cgroup = b.place_in_cgroup;
+    budget.min_shed_level = b.min_shed_level;
+    budget.validate()
 }
 
 /// The detection engine: on or off, threat and trusted lists, types to mute.
@@ -187,6 +266,9 @@ pub fn apply_str(origin: &Path, text: &str, cfg: &mut AgentConfig) -> Result<(),
     if let Some(server) = &file.server {
         cfg.uplink = Some(UplinkConfig::from_section(server).map_err(invalid)?);
     }
+    if let Some(budget) = &file.budget {
+        apply_budget(budget, cfg).map_err(invalid)?;
+    }
     apply_detect(&file.detect, cfg).map_err(invalid)
 }
 
@@ -243,6 +325,8 @@ mod tests {
         let det = cfg.detection.unwrap();
         assert!(det.builtin_test_domains && det.detect.disabled.is_empty());
         assert_eq!(det.detect.update_interval.as_secs(), 10);
+        let budget = cfg.budget.unwrap();
+        assert_eq!(budget, crate::budget::BudgetConfig::default(), "the sample documents the defaults");
     }
 
     #[test]
@@ -290,6 +374,35 @@ mod tests {
         assert!(err.contains("test.toml") && err.contains("loopback"), "{err}");
         let err = apply("[server]\nurl = \"https://h\"\ntokn = \"x\"").unwrap_err().to_string();
         assert!(err.contains("tokn"), "{err}");
+    }
+
+    #[test]
+    fn budget_section_applies_and_refuses_bad_input() {
+        assert!(apply("").unwrap().budget.is_none(), "absent: whatever the caller chose");
+        let cfg =
+            apply("[budget]\ncpu_percent = 2.5\nmemory_mb = 128\nplace_in_cgroup = true\nmin_shed_level = 1").unwrap();
+        let b = cfg.budget.unwrap();
+        assert_eq!(b.cpu_percent, Limit::Value(2.5));
+        assert_eq!(b.memory_bytes, Limit::Value(128 << 20));
+        assert!(b.place_in_cgroup && b.min_shed_level == 1);
+        let b = apply("[budget]\ncpu_percent = \"auto\"\nmemory_mb = \"auto\"").unwrap().budget.unwrap();
+        assert_eq!((b.cpu_percent, b.memory_bytes), (Limit::Auto, Limit::Auto));
+        let b = apply("[budget]\ncpu_percent = 5").unwrap().budget.unwrap();
+        assert_eq!(b, BudgetConfig::default(), "an integer is a number too; the rest defaults");
+        let mut cfg = AgentConfig { budget: Some(BudgetConfig::default()), ..AgentConfig::default() };
+        apply_str(Path::new("t.toml"), "[budget]\nenabled = false", &mut cfg).unwrap();
+        assert!(cfg.budget.is_none());
+        let err = apply("[budget]\ncpu_percent = \"lots\"").unwrap_err().to_string();
+        assert!(err.contains("test.toml") && err.contains("lots"), "{err}");
+        let err = apply("[budget]\ncpu_percent = 0").unwrap_err().to_string();
+        assert!(err.contains("cpu_percent"), "{err}");
+        let err = apply("[budget]\nmin_shed_level = 9").unwrap_err().to_string();
+        assert!(err.contains("min_shed_level"), "{err}");
+        let err = apply("[budget]\ncpu = 3").unwrap_err().to_string();
+        assert!(err.contains("cpu"), "{err}");
+        assert_eq!(parse_limit(" auto "), Ok(Limit::Auto));
+        assert_eq!(parse_limit("7.5"), Ok(Limit::Value(7.5)));
+        assert!(parse_limit("x").is_err());
     }
 
     #[test]

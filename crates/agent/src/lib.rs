@@ -8,6 +8,7 @@
 //! With a `[server]` section configured, findings also go to a Saker server
 //! through `uplink/`: spooled on disk first, then streamed over gRPC.
 
+pub mod budget;
 pub mod config;
 mod detection;
 mod error;

@@ -3,7 +3,8 @@
 //! writes events and findings to the sinks — with a server configured, one
 //! of them is the uplink's spool (`uplink/`).
 
-use crate::loss::{LossTracker, UserCounters};
+use crate::budget::{BudgetConfig, BudgetHandle, BudgetRun, Governor, HostSize, Hysteresis};
+use crate::loss::{LossCounters, LossTracker, UserCounters};
 use crate::scope::TaskScope;
 use crate::uplink::{SpoolStats, Uplink, UplinkConfig, UplinkContext, UplinkStatus};
 use crate::yara::YaraWorker;
@@ -44,6 +45,9 @@ pub struct AgentConfig {
     pub detection: Option<DetectionConfig>,
     /// Send findings to a Saker server (`[server]`); `None`: no uplink.
     pub uplink: Option<UplinkConfig>,
+    /// Keep the agent within a CPU and memory budget, shedding the least
+    /// security-relevant kinds when over it (`[budget]`); `None`: no budget.
+    pub budget: Option<BudgetConfig>,
 }
 
 /// Cumulative pipeline counters (the uplink's heartbeats report them).
@@ -67,6 +71,7 @@ impl Default for AgentConfig {
             workload: Some(ResolverConfig::default()),
             detection: Some(DetectionConfig::default()),
             uplink: None,
+            budget: None,
         }
     }
 }
@@ -74,8 +79,8 @@ impl Default for AgentConfig {
 enum SensorMsg {
     /// Records with the workload of their cgroup, resolved as they arrive.
     Batch(Vec<(Record, Option<Arc<Workload>>)>),
-    /// Cumulative kernel loss and undecodable-record counts.
-    Loss { kernel: Vec<KernelLossCount>, undecodable: u64 },
+    /// Cumulative kernel loss, shed and undecodable-record counts.
+    Loss { kernel: Vec<KernelLossCount>, shed: Vec<KernelLossCount>, undecodable: u64 },
 }
 
 /// A started agent. Dropping it does not stop it: call [`RunningAgent::stop`]
@@ -87,9 +92,15 @@ pub struct RunningAgent {
     attached: Vec<String>,
     counters: Arc<PipelineCounters>,
     uplink: Option<Uplink>,
+    budget: Option<BudgetHandle>,
 }
 
 impl RunningAgent {
+    /// The resource budget's live state, when a budget is configured.
+    pub fn budget(&self) -> Option<&BudgetHandle> {
+        self.budget.as_ref()
+    }
+
     /// Names of the BPF programs attached.
     pub fn attached(&self) -> &[String] {
         &self.attached
@@ -150,6 +161,24 @@ pub fn start(
     let opened_embedded = cfg.uplink.as_ref().is_some_and(|u| u.embedded);
     let uplink = cfg.uplink.clone().map(Uplink::open).transpose()?;
 
+    let host = HostSize { cpus: crate::budget::host_cpus() };
+    let budget = cfg.budget.as_ref().map(|b| {
+        let governor = Governor::new(b.resolve(host), Hysteresis::default(), b.min_shed_level);
+        // The floor's mask is in the kernel from the first record on.
+        cfg.sensor.shed_mask = governor.mask();
+        let handle = BudgetHandle::new(governor.level(), governor.mask());
+        let limits = governor.budget();
+        tracing::info!(
+            cpu_percent = limits.cpu_percent,
+            cpu_cores = limits.cpu_cores(host),
+            memory_mib = limits.memory_bytes >> 20,
+            min_shed_level = b.min_shed_level,
+            "resource budget"
+        );
+        (governor, handle)
+    });
+    let sensor_budget = budget.as_ref().map(|(_, h)| h.clone());
+
     let (tx, rx) = bounded::<SensorMsg>(256);
     let (ready_tx, ready_rx) = bounded::<Result<Vec<String>, AgentError>>(1);
     let sensor_cfg = cfg.sensor.clone();
@@ -158,7 +187,10 @@ pub fn start(
     let mut workloads = cfg.workload.clone().map(Resolver::new).transpose()?;
     let sensor = std::thread::Builder::new()
         .name("saker-sensor".into())
-        .spawn(move || sensor_thread(&sensor_cfg, workloads.as_mut(), loss_interval, &tx, &ready_tx, &sensor_stop))
+        .spawn(move || {
+            let budget = sensor_budget.as_ref();
+            sensor_thread(&sensor_cfg, workloads.as_mut(), loss_interval, budget, &tx, &ready_tx, &sensor_stop)
+        })
         .map_err(|source| AgentError::Thread { name: "saker-sensor", source })?;
 
     let attached = match ready_rx.recv() {
@@ -172,6 +204,12 @@ pub fn start(
             return Err(AgentError::SensorThreadDied);
         }
     };
+
+    // After the sensor loaded: its maps are charged to the cgroup the agent
+    // started in, so the limits below govern only what the agent does next.
+    if let Some(b) = cfg.budget.as_ref().filter(|b| b.place_in_cgroup) {
+        crate::budget::place_in_cgroup(b, host, u64::from(cfg.sensor.ring_bytes));
+    }
 
     let counters = Arc::new(PipelineCounters::default());
     let mut spool_stats = None;
@@ -208,22 +246,33 @@ pub fn start(
     let kinds = cfg.kinds.clone();
     let report_every = cfg.loss_report_every;
     let pipeline_counters = counters.clone();
+    let handle = budget.as_ref().map(|(_, h)| h.clone());
+    let mut governor = budget.map(|(governor, handle)| BudgetRun::new(governor, handle, host));
     let pipeline = std::thread::Builder::new()
         .name("saker-pipeline".into())
         .spawn(move || {
             let mut stage = Stage { enricher, detector, yara, kinds, findings: Vec::new() };
             let counts = Counts { pipeline: &pipeline_counters, spool: spool_stats.as_deref() };
-            pipeline_thread(&mut stage, report_every, &mut sinks, &rx, &counts)
+            pipeline_thread(&mut stage, report_every, &mut sinks, &rx, &counts, governor.as_mut())
         })
         .map_err(|source| AgentError::Thread { name: "saker-pipeline", source })?;
 
-    Ok(RunningAgent { stop, sensor: Some(sensor), pipeline: Some(pipeline), attached, counters, uplink })
+    Ok(RunningAgent {
+        stop,
+        sensor: Some(sensor),
+        pipeline: Some(pipeline),
+        attached,
+        counters,
+        uplink,
+        budget: handle,
+    })
 }
 
 fn sensor_thread(
     cfg: &SensorConfig,
     mut workloads: Option<&mut Resolver>,
     loss_interval: Duration,
+    budget: Option<&BudgetHandle>,
     tx: &Sender<SensorMsg>,
     ready: &Sender<Result<Vec<String>, AgentError>>,
     stop: &AtomicBool,
@@ -240,8 +289,19 @@ fn sensor_thread(
 
     let mut undecodable = 0u64;
     let mut last_loss_check = std::time::Instant::now();
+    let mut applied = cfg.shed_mask;
     loop {
         let stopping = stop.load(Ordering::SeqCst);
+        // The governor runs on the pipeline thread; the sensor is not Send,
+        // so its decisions reach the kernel from here.
+        if let Some(b) = budget {
+            let wanted = b.wanted_mask();
+            if wanted != applied {
+                sensor.set_shed_mask(wanted, cfg)?;
+                applied = wanted;
+                b.applied(wanted);
+            }
+        }
         let (records, errors) = sensor.poll()?;
         undecodable += errors;
         // Attribution happens here, as records arrive, not behind the
@@ -260,7 +320,8 @@ fn sensor_thread(
         if stopping || last_loss_check.elapsed() >= loss_interval {
             last_loss_check = std::time::Instant::now();
             let kernel = sensor.kernel_loss()?;
-            if tx.send(SensorMsg::Loss { kernel, undecodable }).is_err() {
+            let shed = sensor.shed_counts()?;
+            if tx.send(SensorMsg::Loss { kernel, shed, undecodable }).is_err() {
                 break;
             }
         }
@@ -314,6 +375,7 @@ fn pipeline_thread(
     sinks: &mut [Box<dyn Sink>],
     rx: &Receiver<SensorMsg>,
     counts: &Counts<'_>,
+    mut budget: Option<&mut BudgetRun>,
 ) -> Result<(), AgentError> {
     let mut tracker = LossTracker::new();
     let mut last_report = std::time::Instant::now();
@@ -337,7 +399,7 @@ fn pipeline_thread(
                     emit_findings(sinks, &mut stage.findings)?;
                 }
             }
-            Some(SensorMsg::Loss { kernel, undecodable }) => {
+            Some(SensorMsg::Loss { kernel, shed, undecodable }) => {
                 let enricher = &stage.enricher;
                 let stats = enricher.stats();
                 let mut user = UserCounters::new();
@@ -352,7 +414,8 @@ fn pipeline_thread(
                     }
                 }
                 let report_zero = last_report.elapsed() >= report_every;
-                if let Some(info) = tracker.delta(&kernel, &user, report_zero) {
+                let counters = LossCounters { kernel: &kernel, shed: &shed, user: &user };
+                if let Some(info) = tracker.delta(&counters, report_zero) {
                     last_report = std::time::Instant::now();
                     if info.total > 0 {
                         tracing::warn!(total = info.total, "events lost");
@@ -375,6 +438,9 @@ fn pipeline_thread(
                 }
             }
             None => {}
+        }
+        if let Some(b) = budget.as_deref_mut() {
+            b.tick();
         }
         stage.after_batch();
         emit_findings(sinks, &mut stage.findings)?;

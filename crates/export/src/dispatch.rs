@@ -11,6 +11,8 @@
 //! [`UpdatePolicy`] is the policy alone (no I/O, time passed in), [`Exporter`]
 //! applies it and delivers to every sink, [`Exporter::spawn`] runs it in the
 //! background behind a bounded queue so ingest never waits for a webhook.
+//! The interval is the administrator's setting and may change while the
+//! exporter runs ([`ExportHandle::set_update_interval`]).
 
 use crate::clock::Clock;
 use crate::config::{Destination, ExportsConfig, UpdateInterval};
@@ -25,7 +27,7 @@ use saker_detect::Finding;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 /// Findings delivered together by the background exporter, at most.
@@ -52,6 +54,7 @@ struct Entry {
 /// entries with nothing waiting are forgotten (their next update is due at
 /// once anyway).
 pub struct UpdatePolicy {
+    setting: UpdateInterval,
     interval: chrono::Duration,
     entries: HashMap<(String, String), Entry>,
 }
@@ -62,11 +65,18 @@ fn key(f: &Finding) -> (String, String) {
 
 impl UpdatePolicy {
     pub fn new(interval: UpdateInterval) -> Self {
-        UpdatePolicy { interval: interval.duration(), entries: HashMap::new() }
+        UpdatePolicy { setting: interval, interval: interval.duration(), entries: HashMap::new() }
     }
 
+    /// Change the interval. Entries keep their last send time, so a waiting
+    /// update is due as soon as the new interval has passed since then.
     pub fn set_interval(&mut self, interval: UpdateInterval) {
+        self.setting = interval;
         self.interval = interval.duration();
+    }
+
+    pub fn interval(&self) -> UpdateInterval {
+        self.setting
     }
 
     pub fn offer(&mut self, finding: Finding, state: FindingState, now: DateTime<Utc>) -> Decision {
@@ -156,6 +166,10 @@ impl Exporter {
         self.policy().set_interval(interval);
     }
 
+    pub fn update_interval(&self) -> UpdateInterval {
+        self.policy().interval()
+    }
+
     fn policy(&self) -> std::sync::MutexGuard<'_, UpdatePolicy> {
         self.policy.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -239,7 +253,11 @@ impl Exporter {
 
     /// Run in the background: exports are queued (at most `capacity`), the
     /// policy's timer runs every `tick_every`, and every non-empty report is
-    /// handed to `on_report` (the server's counters and logs).
+    /// handed to `on_report` (the server's counters and logs). A new update
+    /// interval bypasses the queue (a full queue must not delay the
+    /// administrator's setting) and is followed by a tick at once, so a
+    /// shorter interval releases the updates it makes due without waiting
+    /// for the timer.
     pub fn spawn(
         self,
         capacity: usize,
@@ -247,11 +265,29 @@ impl Exporter {
         on_report: impl Fn(&DeliveryReport) + Send + Sync + 'static,
     ) -> ExportHandle {
         let (tx, mut rx) = mpsc::channel::<Msg>(capacity.max(1));
+        let (interval_tx, mut interval_rx) = watch::channel(self.update_interval());
         let task = tokio::spawn(async move {
             let mut timer = tokio::time::interval(tick_every);
             timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            // Cleared when the handle is gone: `changed()` would then return
+            // at once, forever.
+            let mut interval_open = true;
             loop {
                 tokio::select! {
+                    // A new interval first: it applies to whatever is still
+                    // queued. The timer before the queue, so a busy queue
+                    // cannot hold back due updates.
+                    biased;
+                    changed = interval_rx.changed(), if interval_open => match changed {
+                        Ok(()) => {
+                            let interval = *interval_rx.borrow_and_update();
+                            self.set_update_interval(interval);
+                            tracing::info!(?interval, "export update interval changed");
+                            report_all(&self.tick().await, &on_report);
+                        }
+                        Err(_) => interval_open = false,
+                    },
+                    _ = timer.tick() => report_all(&self.tick().await, &on_report),
                     msg = rx.recv() => match msg {
                         Some(Msg::Offer(f, s)) => {
                             // Take what else is queued (up to the next
@@ -266,21 +302,17 @@ impl Exporter {
                                 }
                             }
                             report_all(&self.submit_all(batch).await, &on_report);
-                            match next {
-                                Some(Msg::Interval(i)) => self.set_update_interval(i),
-                                Some(Msg::Shutdown) => break,
-                                Some(Msg::Offer(..)) | None => {}
+                            if matches!(next, Some(Msg::Shutdown)) {
+                                break;
                             }
                         }
-                        Some(Msg::Interval(i)) => self.set_update_interval(i),
                         Some(Msg::Shutdown) | None => break,
                     },
-                    _ = timer.tick() => report_all(&self.tick().await, &on_report),
                 }
             }
             report_all(&self.shutdown().await, &on_report);
         });
-        ExportHandle { tx, task }
+        ExportHandle { tx, interval: interval_tx, task }
     }
 }
 
@@ -292,13 +324,13 @@ fn report_all(reports: &[DeliveryReport], on_report: &impl Fn(&DeliveryReport)) 
 
 enum Msg {
     Offer(Box<Finding>, FindingState),
-    Interval(UpdateInterval),
     Shutdown,
 }
 
 /// The server's side of a background [`Exporter`].
 pub struct ExportHandle {
     tx: mpsc::Sender<Msg>,
+    interval: watch::Sender<UpdateInterval>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -313,9 +345,20 @@ impl ExportHandle {
         })
     }
 
-    /// Change the update interval (the administrator's setting).
-    pub async fn set_update_interval(&self, interval: UpdateInterval) -> Result<(), ExportError> {
-        self.tx.send(Msg::Interval(interval)).await.map_err(|_| ExportError::Queue("has stopped"))
+    /// Change the update interval of the running exporter (the
+    /// administrator's setting): it applies at once, to updates already
+    /// waiting too. Never waits; setting the current interval does nothing.
+    pub fn set_update_interval(&self, interval: UpdateInterval) {
+        self.interval.send_if_modified(|current| {
+            let changed = *current != interval;
+            *current = interval;
+            changed
+        });
+    }
+
+    /// The update interval the exporter applies (or is about to).
+    pub fn update_interval(&self) -> UpdateInterval {
+        *self.interval.borrow()
     }
 
     /// Deliver what is queued and waiting, close the destinations, and wait

@@ -186,7 +186,7 @@ async fn background_exporter_queues_ticks_and_flushes_on_shutdown() {
     wait_for(|| rec.counts().len() == 3).await;
     assert_eq!(rec.counts()[2], (FindingState::Updated, 2));
 
-    handle.set_update_interval(UpdateInterval::SixHours).await.unwrap();
+    handle.set_update_interval(UpdateInterval::SixHours);
     handle.offer(counted(&a, 3), FindingState::Updated).unwrap();
     clock.advance(Duration::minutes(30));
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -195,6 +195,46 @@ async fn background_exporter_queues_ticks_and_flushes_on_shutdown() {
     assert_eq!(rec.counts()[3], (FindingState::Updated, 3));
     let delivered: usize = reports.lock().unwrap().iter().map(|r| r.delivered).sum();
     assert_eq!(delivered, 4, "every delivery was reported");
+}
+
+/// The administrator changes the interval while the exporter runs: it
+/// applies at once, to the update already waiting too — not at the next
+/// start, and not at the next timer tick (the timer here is an hour away).
+#[tokio::test]
+async fn a_new_interval_applies_to_the_running_exporter_at_once() {
+    let clock = ManualClock::new(t0());
+    let rec = Arc::new(Recorder::default());
+    let ex = Exporter::new(vec![rec.clone() as Arc<dyn Sink>], UpdateInterval::SixHours, Arc::new(clock.clone()));
+    let handle = ex.spawn(100, std::time::Duration::from_secs(3600), |_| {});
+    assert_eq!(handle.update_interval(), UpdateInterval::SixHours);
+    let a = reverse_shell_ecs();
+
+    handle.offer(counted(&a, 1), FindingState::New).unwrap();
+    handle.offer(counted(&a, 2), FindingState::Updated).unwrap();
+    wait_for(|| rec.counts().len() == 1).await;
+    clock.advance(Duration::minutes(20));
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    assert_eq!(rec.counts(), [(FindingState::New, 1)], "six hours: the update waits");
+
+    // Shorter: 20 minutes have passed since the finding went out, so the
+    // waiting update is due under 15 minutes and goes out now.
+    handle.set_update_interval(UpdateInterval::FifteenMinutes);
+    assert_eq!(handle.update_interval(), UpdateInterval::FifteenMinutes);
+    wait_for(|| rec.counts().len() == 2).await;
+    assert_eq!(rec.counts()[1], (FindingState::Updated, 2));
+
+    // Longer: each change runs the policy at once, and 20 minutes after the
+    // last send an update waits under one hour or six.
+    handle.set_update_interval(UpdateInterval::OneHour);
+    handle.offer(counted(&a, 3), FindingState::Updated).unwrap();
+    clock.advance(Duration::minutes(20));
+    handle.set_update_interval(UpdateInterval::SixHours);
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    assert_eq!(rec.counts().len(), 2, "longer intervals keep the update waiting");
+    handle.set_update_interval(UpdateInterval::FifteenMinutes);
+    wait_for(|| rec.counts().len() == 3).await;
+    assert_eq!(rec.counts()[2], (FindingState::Updated, 3));
+    handle.shutdown().await;
 }
 
 async fn wait_for(cond: impl Fn() -> bool) {

@@ -360,7 +360,21 @@ pub struct LossInfo {
     pub kernel: Vec<KernelLoss>,
     /// Records dropped in user space, per stage and reason.
     pub user: Vec<UserLoss>,
+    /// Records of kinds the agent shed to stay within its resource budget,
+    /// per kind (counted in the kernel where they were held back, summed
+    /// over CPUs). Absent when nothing was shed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shed: Vec<ShedLoss>,
+    /// Everything above: kernel + user + shed.
     pub total: u64,
+}
+
+/// Records of one kind not reported because the agent shed the kind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ShedLoss {
+    pub kind: String,
+    pub count: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]

@@ -61,8 +61,16 @@ mod tests {
         assert_eq!(hello.encode_to_vec(), [0x0a, 1, b'a', 0x12, 1, b'b', 0x1a, 1, b'c', 0x22, 1, b'd', 0x28, 7]);
         let msg = AgentMessage { msg: Some(AgentMsg::Heartbeat(Heartbeat { seq: 1, heartbeat_json: b"x".to_vec() })) };
         assert_eq!(msg.encode_to_vec(), [0x1a, 5, 0x08, 1, 0x12, 1, b'x']);
-        let msg = AgentMessage { msg: Some(AgentMsg::Telemetry(TelemetryBatch { seq: 2, events_json: vec![] })) };
-        assert_eq!(msg.encode_to_vec()[0], 0x22);
+        let msg = AgentMessage {
+            msg: Some(AgentMsg::Telemetry(TelemetryBatch {
+                seq: 2,
+                events_json: vec![b"e".to_vec()],
+                run_id: "r".into(),
+                seqs: vec![2],
+            })),
+        };
+        // seqs is packed (proto3 default for repeated scalars): tag 0x22, length 1, varint 2.
+        assert_eq!(msg.encode_to_vec(), [0x22, 11, 0x08, 2, 0x12, 1, b'e', 0x1a, 1, b'r', 0x22, 1, 2]);
         let ack = ServerMessage { msg: Some(ServerMsg::Ack(Ack { seq: 9 })) };
         assert_eq!(ack.encode_to_vec(), [0x0a, 2, 0x08, 9]);
         let settings = AgentSettings { monitoring_enabled: true, reason: "x".into() };

@@ -11,8 +11,9 @@ use std::sync::atomic::AtomicBool;
 
 #[derive(clap::Args)]
 pub struct AgentArgs {
-    /// Write events as NDJSON to this file, or `-` for stdout.
-    #[arg(long, value_name = "-|PATH", required_unless_present = "findings_out")]
+    /// Write events as NDJSON to this file, or `-` for stdout. At least one
+    /// of --events-out, --findings-out or a `[server]` in --config is needed.
+    #[arg(long, value_name = "-|PATH")]
     events_out: Option<String>,
     /// Write findings (GuardDuty-shaped JSON, one per line) to this file, or
     /// `-` for stdout.
@@ -71,6 +72,14 @@ pub struct Tuning {
     /// Run without the detection engine (events only).
     #[arg(long)]
     no_detect: bool,
+    /// CPU budget in percent of all host CPUs, or `auto` (overrides
+    /// `[budget] cpu_percent`; default 5).
+    #[arg(long, value_name = "PERCENT|auto")]
+    budget_cpu_percent: Option<String>,
+    /// Memory budget in MiB, or `auto` (overrides `[budget] memory_mb`;
+    /// default 64).
+    #[arg(long, value_name = "MIB|auto")]
+    budget_memory_mb: Option<String>,
 }
 
 /// `--kinds`, when given.
@@ -84,9 +93,21 @@ fn parse_kinds(names: &[String]) -> Result<Option<KindFilter>> {
 
 /// Defaults, then the config file, then flags.
 pub fn agent_config(tuning: &Tuning, kinds: Option<KindFilter>) -> Result<AgentConfig> {
-    let mut cfg = AgentConfig::default();
+    // The agent keeps to its resource budget unless `[budget] enabled = false`.
+    let mut cfg = AgentConfig { budget: Some(saker_agent::budget::BudgetConfig::default()), ..AgentConfig::default() };
     if let Some(path) = &tuning.config {
         saker_agent::config::apply_file(path, &mut cfg)?;
+    }
+    if let Some(b) = &mut cfg.budget {
+        use saker_agent::config::{memory_limit, parse_limit};
+        if let Some(v) = &tuning.budget_cpu_percent {
+            b.cpu_percent = parse_limit(v).map_err(|e| anyhow::anyhow!("--budget-cpu-percent: {e}"))?;
+        }
+        if let Some(v) = &tuning.budget_memory_mb {
+            let mb = parse_limit(v).map_err(|e| anyhow::anyhow!("--budget-memory-mb: {e}"))?;
+            b.memory_bytes = memory_limit(mb).map_err(|e| anyhow::anyhow!("--budget-memory-mb: {e}"))?;
+        }
+        b.validate().map_err(|e| anyhow::anyhow!(e))?;
     }
     if let Some(kinds) = kinds {
         cfg.kinds = kinds;
@@ -143,6 +164,11 @@ pub fn run_agent(args: AgentArgs) -> Result<()> {
             Some(dir) => TaskScope::explicit(root, dir),
             None => TaskScope::detect(std::path::Path::new("/proc"), &root)?,
         });
+    }
+    if args.events_out.is_none() && args.findings_out.is_none() && cfg.uplink.is_none() {
+        bail!(
+            "nowhere to send events or findings: give --events-out, --findings-out, or a [server] section in --config"
+        );
     }
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
     if let Some(out) = &args.events_out {

@@ -54,6 +54,11 @@ pub fn run(args: UpArgs) -> Result<()> {
     let agent_token = rt.block_on(running.fresh_admin_token(TokenKind::Agent, "saker-up-agent"))?;
 
     let mut cfg = agent_config(&args.tuning, None)?;
+    // The agent shares this process with the server: the CPU and memory the
+    // budget governor would measure are not the agent's own, and shedding
+    // events cannot shrink the server. Run the agent as a service
+    // (`saker agent`) to have it keep to a budget.
+    cfg.budget = None;
     let url = format!("https://{}", running.grpc_addr);
     let mut uplink =
         UplinkConfig::new(&url, &agent_token, Some(running.cert_pem.as_bytes()), args.data_dir.join("agent"))

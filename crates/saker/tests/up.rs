@@ -2,8 +2,12 @@
 //! server, the console and a local agent and prints the console URL and a
 //! token; `saker simulate` runs harmless techniques; `saker findings list`
 //! and `saker coverage` then show the findings and this host — through the
-//! real API, from the real store. Ctrl-C stops everything cleanly.
+//! real API, from the real store, and in the console in headless Chromium.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[allow(dead_code)] // the console tests use the rest of the driver
+#[path = "../../server/tests/support/browser.rs"]
+mod browser;
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
@@ -63,28 +67,25 @@ fn cli(up: &Up, args: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-#[test]
-fn up_simulate_and_see_the_findings_through_the_api() {
-    if !saker_testkit::privileged() {
-        return;
-    }
-    let up = up();
+const SIMULATED: [&str; 4] = [
+    "Backdoor:Runtime/C&CActivity.B!DNS",
+    "Execution:Runtime/ReverseShell",
+    "DefenseEvasion:Runtime/ProcessInjection.Ptrace",
+    "Persistence:Runtime/SensitiveFileModified",
+];
+
+/// Run `saker simulate`, then wait until the API lists every simulated type.
+fn simulate_and_wait(up: &Up) -> Vec<Value> {
     let sim = Command::new(SAKER).arg("simulate").output().unwrap();
     assert!(sim.status.success(), "{}", String::from_utf8_lossy(&sim.stdout));
-
-    let expected = [
-        "Backdoor:Runtime/C&CActivity.B!DNS",
-        "Execution:Runtime/ReverseShell",
-        "DefenseEvasion:Runtime/ProcessInjection.Ptrace",
-        "Persistence:Runtime/SensitiveFileModified",
-    ];
+    let expected = SIMULATED;
     let deadline = Instant::now() + Duration::from_secs(30);
-    let findings = loop {
-        let page = cli(&up, &["findings", "list", "--json", "--max", "500"]);
+    loop {
+        let page = cli(up, &["findings", "list", "--json", "--max", "500"]);
         let findings = page["findings"].as_array().cloned().unwrap_or_default();
         let have = |t: &str| findings.iter().any(|f| f["type"] == t);
         if expected.iter().all(|t| have(t)) {
-            break findings;
+            return findings;
         }
         assert!(
             Instant::now() < deadline,
@@ -92,7 +93,16 @@ fn up_simulate_and_see_the_findings_through_the_api() {
             findings.iter().map(|f| &f["type"]).collect::<Vec<_>>()
         );
         std::thread::sleep(Duration::from_millis(300));
-    };
+    }
+}
+
+#[test]
+fn up_simulate_and_see_the_findings_through_the_api() {
+    if !saker_testkit::privileged() {
+        return;
+    }
+    let up = up();
+    let findings = simulate_and_wait(&up);
     // Lineage and resource are there, as the console shows them.
     let shell = findings.iter().find(|f| f["type"] == "Execution:Runtime/ReverseShell").unwrap();
     assert_eq!(shell["resource"]["resourceType"], "Instance");
@@ -106,6 +116,42 @@ fn up_simulate_and_see_the_findings_through_the_api() {
     assert_eq!(hosts.len(), 1, "{cov}");
     assert_eq!(hosts[0]["health"], "HEALTHY", "{cov}");
     assert!(hosts[0]["attachedPrograms"].as_array().is_some_and(|p| !p.is_empty()));
+}
+
+/// The README's promise: open the printed link, run `saker simulate`, see the
+/// findings with lineage and resource in the console.
+#[test]
+fn up_simulate_and_see_the_findings_in_the_console() {
+    if !saker_testkit::privileged() {
+        return;
+    }
+    let up = up();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        let Some(b) = browser::Browser::start_or_skip("up_simulate_and_see_the_findings_in_the_console").await else {
+            return;
+        };
+        let findings = tokio::task::block_in_place(|| simulate_and_wait(&up));
+        let shell = findings.iter().find(|f| f["type"] == "Execution:Runtime/ReverseShell").unwrap();
+        let id = shell["id"].as_str().unwrap().to_owned();
+        b.goto(&format!("{}/#token={}", up.url, up.token)).await;
+        b.wait_for("[data-view=findings][data-loaded]").await;
+        let row = format!("tr[data-id='{id}'] a.finding-link");
+        b.wait_for(&row).await;
+        let types = b
+            .js("return [...document.querySelectorAll('#findings-table tbody tr[data-id]')].map(r => r.textContent)")
+            .await;
+        for t in SIMULATED {
+            assert!(types.as_array().unwrap().iter().any(|r| r.as_str().unwrap().contains(t)), "{t} in {types}");
+        }
+        b.click(&row).await;
+        b.wait_for("[data-view=findings][data-loaded] #lineage").await;
+        assert!(b.text("#finding-type").await.contains("Execution:Runtime/ReverseShell"));
+        let nodes = b.js("return document.querySelectorAll('#lineage .proc-node').length").await;
+        assert!(nodes.as_u64().unwrap() >= 2, "the shell and its ancestors: {nodes}");
+        assert!(b.page_text().await.contains("Instance"), "the resource is this host");
+        b.finish().await;
+    });
 }
 
 #[test]

@@ -9,6 +9,10 @@ use std::time::Duration;
 pub struct SensorConfig {
     /// Bit N set = ABI kind N enabled (see `saker_abi::raw::kind`).
     pub kind_mask: u64,
+    /// Bit N set = kind N is shed (the agent is over its resource budget):
+    /// its records are counted in the kernel instead of handed over (see
+    /// [`crate::Sensor::shed_counts`]). Normally 0.
+    pub shed_mask: u64,
     /// Paths whose file events are reported.
     pub paths: Vec<PathInterest>,
     /// Ring buffer size in bytes (a power of two, at least one page).
@@ -47,6 +51,7 @@ impl Default for SensorConfig {
         }
         SensorConfig {
             kind_mask,
+            shed_mask: 0,
             paths: default_path_interest(),
             ring_bytes: 8 << 20,
             wakeup_bytes: 2 << 20,

@@ -270,21 +270,14 @@ impl Sensor {
 
     /// Cumulative per-CPU, per-kind counts of records lost in the kernel.
     pub fn kernel_loss(&self) -> Result<Vec<KernelLossCount>, SensorError> {
-        let map = find_map(&self.object, "saker_loss")?;
-        let mut out = Vec::new();
-        for k in 0..u32::from(kind::MAX) {
-            let per_cpu = map
-                .lookup_percpu(&k.to_ne_bytes(), MapFlags::ANY)
-                .map_err(|source| SensorError::Map { map: "saker_loss", source })?
-                .unwrap_or_default();
-            for (cpu, value) in per_cpu.iter().enumerate() {
-                let count = value.get(..8).and_then(|b| b.try_into().ok()).map(u64::from_ne_bytes).unwrap_or(0);
-                if count > 0 {
-                    out.push(KernelLossCount { cpu: cpu as u32, kind: k as u16, count });
-                }
-            }
-        }
-        Ok(out)
+        read_counts(&self.object, "saker_loss")
+    }
+
+    /// Cumulative per-CPU, per-kind counts of records not handed over
+    /// because their kind was shed (see [`SensorConfig::shed_mask`]): exactly
+    /// the records user space would otherwise have received.
+    pub fn shed_counts(&self) -> Result<Vec<KernelLossCount>, SensorError> {
+        read_counts(&self.object, "saker_shed")
     }
 
     /// Change which kinds are reported, without reloading.
@@ -293,6 +286,33 @@ impl Sensor {
         c.kind_mask = kind_mask;
         write_config(&self.object, &c)
     }
+
+    /// Change which kinds are shed, without reloading. `cfg` supplies the
+    /// rest of `saker_config` (the map holds one entry, written whole).
+    pub fn set_shed_mask(&self, shed_mask: u64, cfg: &SensorConfig) -> Result<(), SensorError> {
+        let mut c = cfg.clone();
+        c.shed_mask = shed_mask;
+        write_config(&self.object, &c)
+    }
+}
+
+/// A per-CPU array of u64 counters indexed by kind, non-zero entries only.
+fn read_counts(object: &Object, name: &'static str) -> Result<Vec<KernelLossCount>, SensorError> {
+    let map = find_map(object, name)?;
+    let mut out = Vec::new();
+    for k in 0..u32::from(kind::MAX) {
+        let per_cpu = map
+            .lookup_percpu(&k.to_ne_bytes(), MapFlags::ANY)
+            .map_err(|source| SensorError::Map { map: name, source })?
+            .unwrap_or_default();
+        for (cpu, value) in per_cpu.iter().enumerate() {
+            let count = value.get(..8).and_then(|b| b.try_into().ok()).map(u64::from_ne_bytes).unwrap_or(0);
+            if count > 0 {
+                out.push(KernelLossCount { cpu: cpu as u32, kind: k as u16, count });
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Push every program of a BPF object through the verifier, then unload
@@ -316,6 +336,7 @@ fn write_config(object: &Object, cfg: &SensorConfig) -> Result<(), SensorError> 
         wakeup_bytes: cfg.wakeup_bytes,
         scoped: u32::from(cfg.scope.is_some()),
         scope_level: cfg.scope.map_or(0, |s| s.task_level),
+        shed_mask: cfg.shed_mask,
     };
     map.update(&0u32.to_ne_bytes(), raw::bytes_of(&value), MapFlags::ANY)
         .map_err(|source| SensorError::Map { map: "saker_config", source })

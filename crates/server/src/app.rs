@@ -92,6 +92,13 @@ impl App {
         let v = serde_json::to_value(s).map_err(|e| ApiError::internal(e.to_string()))?;
         self.store.put_setting(SETTINGS_KEY, &v).await?;
         *self.settings.write().unwrap_or_else(|p| p.into_inner()) = s.clone();
+        // The running exporter takes the new interval at once (checked
+        // above, so it parses).
+        if let Ok(interval) = serde_json::from_value(serde_json::Value::String(s.update_export_interval.clone()))
+            && let Some(h) = self.exports.lock().unwrap_or_else(|p| p.into_inner()).as_ref()
+        {
+            h.set_update_interval(interval);
+        }
         Ok(())
     }
 

@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT_HTTP_PORT: u16 = 8650;
 /// Agents connect here (gRPC).
 pub const DEFAULT_GRPC_PORT: u16 = 8651;
+/// Raw telemetry is kept this long by default: three days of hunting.
+pub const DEFAULT_TELEMETRY_RETENTION_HOURS: u64 = 72;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "snake_case", default)]
@@ -30,6 +32,11 @@ pub struct ServerConfig {
     /// The region exported findings name when theirs is unknown (ASFF and
     /// EventBridge need one).
     pub region: String,
+    /// How long raw telemetry (agents with `send_telemetry = true`) is kept
+    /// for hunting, counted from its arrival; pruned hourly. 0 keeps none:
+    /// batches are acknowledged and dropped (counted), and what an earlier
+    /// run stored is deleted.
+    pub telemetry_retention_hours: u64,
     /// Where findings go (`[exports]` of the file, not of `[server]`).
     #[serde(skip)]
     pub exports: saker_export::ExportsConfig,
@@ -45,6 +52,7 @@ impl Default for ServerConfig {
             https: false,
             heartbeat_secs: 10,
             region: "us-east-1".into(),
+            telemetry_retention_hours: DEFAULT_TELEMETRY_RETENTION_HOURS,
             exports: saker_export::ExportsConfig::default(),
         }
     }
@@ -105,6 +113,9 @@ mod tests {
         let c = ServerConfig::load(&p).unwrap_or_else(|e| panic!("{e}"));
         assert!(c.http_tls(), "off loopback means TLS");
         assert_eq!(c.database_url(), "postgres://x/y");
+        assert_eq!(c.telemetry_retention_hours, 72, "the default");
+        std::fs::write(&p, "[server]\ntelemetry_retention_hours = 0\n").unwrap_or_default();
+        assert_eq!(ServerConfig::load(&p).map(|c| c.telemetry_retention_hours).ok(), Some(0));
         std::fs::write(&p, "[server]\nlisten = 5\n").unwrap_or_default();
         let e = ServerConfig::load(&p).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(e.contains("s.toml") && e.contains("listen"), "{e}");

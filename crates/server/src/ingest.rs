@@ -13,7 +13,12 @@
 //! - `Heartbeat` → `Store::replace_heartbeat`, then the hooks judge coverage
 //!   and say whether the agent should keep monitoring (`AgentSettings`,
 //!   sent when that changes: GuardDuty's cluster exclusion).
-//! - `TelemetryBatch` → counted and acknowledged (the store keeps no events).
+//! - `TelemetryBatch` → raw events for hunting, stored in one transaction
+//!   (`Store::ingest_telemetry`, keyed by agent run and spool seq, so a
+//!   redelivered batch inserts nothing twice) and only then acknowledged; a
+//!   store failure ends the stream as for findings. Malformed events are
+//!   skipped and counted. With telemetry retention 0 the server keeps none:
+//!   batches are acknowledged and dropped, counted.
 //!
 //! The server pushes `ListsUpdate` (every active list that applies to the
 //! agent's account: its own and the administrator's) on `Hello` when the
@@ -28,7 +33,7 @@ use crate::ServerError;
 use saker_detect::Finding;
 use saker_proto::{
     Ack, AgentMessage, AgentMsg, AgentService, AgentServiceServer, AgentSettings, FindingBatch, ListsUpdate,
-    ServerMessage, ServerMsg, ThreatListBlob,
+    ServerMessage, ServerMsg, TelemetryBatch, ThreatListBlob,
 };
 use saker_store::{Heartbeat, IngestOutcome, Principal, Scope, Store, TokenKind};
 use std::future::Future;
@@ -117,11 +122,18 @@ pub struct IngestConfig {
     pub lists_poll: Duration,
     /// A stream without `Hello` this long after it opened is closed.
     pub hello_timeout: Duration,
+    /// Store raw telemetry (false: `[server] telemetry_retention_hours = 0`;
+    /// batches are acknowledged and dropped).
+    pub keep_telemetry: bool,
 }
 
 impl Default for IngestConfig {
     fn default() -> Self {
-        IngestConfig { lists_poll: Duration::from_secs(5), hello_timeout: Duration::from_secs(30) }
+        IngestConfig {
+            lists_poll: Duration::from_secs(5),
+            hello_timeout: Duration::from_secs(30),
+            keep_telemetry: true,
+        }
     }
 }
 
@@ -346,10 +358,7 @@ impl AgentStream {
         match m.msg {
             Some(AgentMsg::Findings(batch)) => self.findings(batch).await,
             Some(AgentMsg::Heartbeat(hb)) => self.heartbeat(&hb.heartbeat_json).await,
-            Some(AgentMsg::Telemetry(t)) => {
-                metrics::counter!("saker_server_telemetry_events_total").increment(t.events_json.len() as u64);
-                self.send(ServerMsg::Ack(Ack { seq: t.seq })).await
-            }
+            Some(AgentMsg::Telemetry(t)) => self.telemetry(t).await,
             Some(AgentMsg::Hello(_)) => self.fail(Status::invalid_argument("Hello twice")).await,
             None => Ok(()),
         }
@@ -426,6 +435,62 @@ impl AgentStream {
             }
             Err(e) => Err(e),
         }
+    }
+
+    async fn telemetry(&mut self, t: TelemetryBatch) -> Result<(), Closed> {
+        let n = t.events_json.len();
+        metrics::counter!("saker_server_telemetry_events_total").increment(n as u64);
+        let dropped = |reason: &'static str, count: usize| {
+            metrics::counter!("saker_server_telemetry_dropped_total", "reason" => reason).increment(count as u64);
+        };
+        if !self.ingest.config.keep_telemetry {
+            dropped("retention_off", n);
+            return self.send(ServerMsg::Ack(Ack { seq: t.seq })).await;
+        }
+        // Each event's spool seq names it. An agent from before `seqs`
+        // sends none: count back from the batch's last seq (exact unless
+        // the spool evicted records inside the batch).
+        let seqs: Vec<Option<u64>> = if t.seqs.len() == n {
+            t.seqs.iter().copied().map(Some).collect()
+        } else if t.seqs.is_empty() {
+            (0..n).map(|i| t.seq.checked_sub((n - 1 - i) as u64)).collect()
+        } else {
+            // Not parallel: which event has which seq is unknowable, and
+            // refusing would block the agent's spool for ever.
+            dropped("malformed", n);
+            tracing::warn!(agent = %self.agent_id, events = n, seqs = t.seqs.len(),
+                "telemetry batch with mismatched seqs dropped");
+            return self.send(ServerMsg::Ack(Ack { seq: t.seq })).await;
+        };
+        let mut malformed = seqs.iter().filter(|s| s.is_none()).count();
+        let events: Vec<(u64, &[u8])> =
+            seqs.iter().zip(&t.events_json).filter_map(|(s, e)| Some(((*s)?, e.as_slice()))).collect();
+        // Events spooled before an agent restart keep the run that made them.
+        let run = if valid_id(&t.run_id) { t.run_id.as_str() } else { self.run_id.as_str() };
+        let store = &self.ingest.store;
+        match store.ingest_telemetry(&self.account, &self.agent_id, run, &events).await {
+            Ok(r) => {
+                metrics::counter!("saker_server_telemetry_stored_total").increment(r.stored);
+                metrics::counter!("saker_server_telemetry_duplicates_total").increment(r.duplicate);
+                malformed += usize::try_from(r.malformed).unwrap_or(usize::MAX);
+            }
+            // The store refuses this batch as such (its account is gone):
+            // it would refuse it again at every redelivery.
+            Err(e) if e.is_client_error() => {
+                dropped("refused", events.len());
+                tracing::warn!(account = %self.account, agent = %self.agent_id, error = %e, "telemetry batch refused");
+            }
+            Err(e) => {
+                metrics::counter!("saker_server_ingest_errors_total").increment(1);
+                tracing::error!(account = %self.account, agent = %self.agent_id, error = %e, "storing telemetry");
+                return self.fail(Status::unavailable("storing the telemetry failed; send it again")).await;
+            }
+        }
+        if malformed > 0 {
+            dropped("malformed", malformed);
+            tracing::debug!(agent = %self.agent_id, malformed, "malformed telemetry events skipped");
+        }
+        self.send(ServerMsg::Ack(Ack { seq: t.seq })).await
     }
 
     async fn heartbeat(&mut self, json: &[u8]) -> Result<(), Closed> {

@@ -90,10 +90,17 @@ pub async fn start(config: ServerConfig) -> Result<Running, ServerError> {
     tasks.push(task);
     let http_url = format!("{}://{http_addr}", if config.http_tls() { "https" } else { "http" });
     // Agents always meet TLS: the certificate is the one they pin.
-    let ingest = ingest::Ingest::new(app.store.clone(), app.clone());
+    let keep_telemetry = config.telemetry_retention_hours > 0;
+    let ingest = ingest::Ingest::new(app.store.clone(), app.clone())
+        .with_config(ingest::IngestConfig { keep_telemetry, ..ingest::IngestConfig::default() });
     let (grpc_addr, task) = ingest::serve(config.grpc_listen, Some(&tls), ingest, stop.clone()).await?;
     tasks.push(task);
     tasks.push(tokio::spawn(coverage_task(app.clone(), stop.clone())));
+    tasks.push(tokio::spawn(telemetry_retention_task(
+        app.store.clone(),
+        config.telemetry_retention_hours,
+        stop.clone(),
+    )));
     tracing::info!(%http_url, "server listening");
     Ok(Running { app, http_addr, http_url, grpc_addr, cert_pem: tls.cert_pem, shutdown, tasks })
 }
@@ -144,6 +151,28 @@ async fn coverage_task(app: Arc<App>, mut stop: watch::Receiver<bool>) {
         }
         if let Err(e) = check_silence(&app).await {
             tracing::warn!(error = %e, "coverage check");
+        }
+    }
+}
+
+/// Delete raw telemetry older than the retention (`hours` after its
+/// arrival) at start and then hourly. With 0 the first run deletes whatever
+/// an earlier configuration kept.
+async fn telemetry_retention_task(store: Store, hours: u64, mut stop: watch::Receiver<bool>) {
+    // Hours beyond chrono's range mean "keep for ever".
+    let Some(keep) = i64::try_from(hours).ok().and_then(chrono::Duration::try_hours) else { return };
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = every.tick() => {}
+        }
+        let Some(cutoff) = chrono::Utc::now().checked_sub_signed(keep) else { continue };
+        match store.prune_telemetry(cutoff).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(events = n, retention_hours = hours, "telemetry pruned"),
+            Err(e) => tracing::warn!(error = %e, "pruning telemetry"),
         }
     }
 }

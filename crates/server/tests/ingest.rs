@@ -10,10 +10,10 @@ use saker_agent::DetectionConfig;
 use saker_agent::uplink::{Uplink, UplinkConfig, UplinkContext, UplinkStatus};
 use saker_agent::{Sink, uplink::UplinkSink};
 use saker_detect::Finding;
-use saker_proto::{AgentMessage, AgentMsg, AgentServiceClient, FindingBatch, Hello, ServerMsg};
+use saker_proto::{AgentMessage, AgentMsg, AgentServiceClient, FindingBatch, Hello, ServerMsg, TelemetryBatch};
 use saker_server::ingest::{self, HookFuture, Ingest, IngestConfig, IngestHooks};
 use saker_server::tls::TlsMaterial;
-use saker_store::{Heartbeat, IngestOutcome, NewList, Scope, Store, TokenKind};
+use saker_store::{Heartbeat, IngestOutcome, NewList, Scope, Store, TelemetryQuery, TelemetryRecord, TokenKind};
 use serde_json::json;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -104,12 +104,22 @@ struct TestServer {
 
 impl TestServer {
     fn start(db: &str, addr: SocketAddr, tls: Option<&TlsMaterial>, hooks: Arc<TestHooks>) -> TestServer {
+        let config = IngestConfig { lists_poll: Duration::from_millis(200), ..IngestConfig::default() };
+        TestServer::start_with(db, addr, tls, hooks, config)
+    }
+
+    fn start_with(
+        db: &str,
+        addr: SocketAddr,
+        tls: Option<&TlsMaterial>,
+        hooks: Arc<TestHooks>,
+        config: IngestConfig,
+    ) -> TestServer {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let (stop, stop_rx) = watch::channel(false);
         let (store, addr) = rt.block_on(async {
             let store = Store::open(db).await.unwrap();
-            let svc = Ingest::new(store.clone(), hooks)
-                .with_config(IngestConfig { lists_poll: Duration::from_millis(200), ..IngestConfig::default() });
+            let svc = Ingest::new(store.clone(), hooks).with_config(config);
             // The port of a killed server may take a moment to come free.
             for _ in 0..100 {
                 match ingest::serve(addr, tls, svc.clone(), stop_rx.clone()).await {
@@ -146,6 +156,20 @@ impl TestServer {
     fn count(&self, id: &str) -> Option<u64> {
         let f = self.block_on(self.store.finding(&Scope::All, id)).unwrap()?;
         f["service"]["count"].as_u64()
+    }
+
+    /// Every stored telemetry event, newest first (all pages).
+    fn telemetry(&self) -> Vec<TelemetryRecord> {
+        let mut q = TelemetryQuery { max_results: 3, ..Default::default() };
+        let mut out = Vec::new();
+        loop {
+            let page = self.block_on(self.store.search_telemetry(&Scope::All, &q)).unwrap();
+            out.extend(page.events);
+            match page.next_token {
+                Some(t) => q.next_token = Some(t),
+                None => return out,
+            }
+        }
     }
 
     fn total(&self) -> usize {
@@ -205,6 +229,61 @@ fn push(sink: &mut UplinkSink, ids: impl IntoIterator<Item = String>) {
         sink.write_finding(&finding(&id, 1)).unwrap();
     }
     sink.flush().unwrap();
+}
+
+/// A `process.exit` event as the pipeline hands it to sinks, numbered by
+/// its process name (`p<i>`).
+fn event_json(i: u32) -> serde_json::Value {
+    json!({
+        "kind": "process.exit", "time": format!("2026-11-28T10:00:{:02}Z", i % 60), "container": null,
+        "process": { "uuid": "5b0c3c2e-0000-4000-8000-000000000001", "pid": 100 + i, "nsPid": 1,
+            "name": format!("p{i}"), "executable": "/usr/bin/true", "argv": ["true"],
+            "uid": 0, "euid": 0, "gid": 0, "egid": 0 },
+        "exit": { "exitCode": 0 }
+    })
+}
+
+fn push_events(sink: &mut UplinkSink, range: std::ops::RangeInclusive<u32>) {
+    for i in range {
+        // The event type is the sink's (saker_model::Event), inferred.
+        sink.write(&serde_json::from_value(event_json(i)).unwrap()).unwrap();
+    }
+    sink.flush().unwrap();
+}
+
+/// Process names of stored telemetry, sorted.
+fn names(events: &[TelemetryRecord]) -> Vec<String> {
+    let mut v: Vec<String> = events.iter().map(|e| e.event["process"]["name"].as_str().unwrap().to_owned()).collect();
+    v.sort();
+    v
+}
+
+/// One raw stream: Hello, then `msgs`; the acknowledged seqs, waiting for
+/// one Ack per message.
+fn raw_session(srv: &TestServer, token: &str, msgs: Vec<AgentMsg>) -> Vec<u64> {
+    srv.block_on(async {
+        let channel = tonic::transport::Endpoint::from_shared(srv.url()).unwrap().connect().await.unwrap();
+        let mut client = AgentServiceClient::new(channel);
+        let (tx, rx) = tokio::sync::mpsc::channel(msgs.len() + 1);
+        tx.send(AgentMessage { msg: Some(AgentMsg::Hello(hello())) }).await.unwrap();
+        let want = msgs.len();
+        for m in msgs {
+            tx.send(AgentMessage { msg: Some(m) }).await.unwrap();
+        }
+        let mut req = tonic::Request::new(tonic::codegen::tokio_stream::wrappers::ReceiverStream::new(rx));
+        req.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+        let mut inbound = client.connect(req).await.unwrap().into_inner();
+        let mut acks = Vec::new();
+        while acks.len() < want
+            && let Ok(Ok(Some(m))) = tokio::time::timeout(Duration::from_secs(10), inbound.message()).await
+        {
+            if let Some(ServerMsg::Ack(a)) = m.msg {
+                acks.push(a.seq);
+            }
+        }
+        drop(tx);
+        acks
+    })
 }
 
 fn ids(range: std::ops::RangeInclusive<u32>) -> impl Iterator<Item = String> {
@@ -440,6 +519,93 @@ fn malformed_findings_are_skipped_and_the_batch_still_acknowledged() {
     assert_eq!(acks, vec![7]);
     assert_eq!(srv.count("good"), Some(1));
     assert_eq!(srv.total(), 1);
+    srv.stop();
+}
+
+#[test]
+fn telemetry_is_kept_for_hunting_and_a_redelivery_stores_nothing_twice() {
+    let fx = fixture();
+    let addr = free_addr();
+    let agent_dir = fx.dir.path().join("agent");
+    let mut cfg = uplink_config(&agent_dir, &format!("http://{addr}"), &fx.agent_token, None);
+    cfg.send_telemetry = true;
+    let agent = start_agent(cfg, None);
+    let first_run = agent.identity().run_id.clone();
+    let mut sink = agent.sink();
+    push_events(&mut sink, 1..=5);
+    push(&mut sink, ["f0001".to_owned()]);
+    push_events(&mut sink, 6..=7);
+    wait_for("connection attempts", Duration::from_secs(10), || agent.status().attempts >= 2);
+    assert_eq!(agent.spool_stats().pending.load(Ordering::Relaxed), 8, "7 events and a finding spooled");
+    // What a crash right after delivery (acks lost) would leave on disk.
+    let before = copy_dir(&agent_dir.join("spool"), &fx.dir.path().join("spool-copy"));
+
+    let srv = TestServer::start(&fx.db, addr, None, TestHooks::new());
+    wait_for("the backlog delivered", Duration::from_secs(30), delivered(&agent, 8));
+    let stored = srv.telemetry();
+    assert_eq!(names(&stored), ["p1", "p2", "p3", "p4", "p5", "p6", "p7"]);
+    let mut seqs: Vec<i64> = stored.iter().map(|e| e.seq).collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, [1, 2, 3, 4, 5, 7, 8], "each event keyed by its own spool seq (6 is the finding)");
+    for e in &stored {
+        assert_eq!((e.account_id.as_str(), e.run_id.as_str()), (fx.account.as_str(), first_run.as_str()));
+        assert_eq!(e.agent_id, agent.identity().agent_id);
+        assert_eq!(e.event["kind"], "process.exit");
+    }
+    assert_eq!(srv.total(), 1, "the finding went its own way");
+    let hunt = TelemetryQuery { executable: Some("p3".into()), ..Default::default() };
+    let found = srv.block_on(srv.store.search_telemetry(&Scope::All, &hunt)).unwrap();
+    assert_eq!(names(&found.events), ["p3"]);
+    agent.shutdown();
+
+    // A new agent run sends the old run's records again: same run, same
+    // seqs, so nothing is stored twice.
+    std::fs::remove_dir_all(agent_dir.join("spool")).unwrap();
+    copy_dir(&before, &agent_dir.join("spool"));
+    let agent = start_agent(uplink_config(&agent_dir, &srv.url(), &fx.agent_token, None), None);
+    assert_ne!(agent.identity().run_id, first_run);
+    wait_for("the redelivery acknowledged", Duration::from_secs(30), delivered(&agent, 8));
+    assert_eq!(srv.telemetry().len(), 7, "redelivered telemetry is stored once");
+    assert_eq!(srv.count("f0001"), Some(1));
+    agent.shutdown();
+    srv.stop();
+}
+
+#[test]
+fn telemetry_batches_from_any_agent_are_idempotent_and_never_block_the_spool() {
+    let fx = fixture();
+    let srv = TestServer::start(&fx.db, "127.0.0.1:0".parse().unwrap(), None, TestHooks::new());
+    let ev = |i: u32| serde_json::to_vec(&event_json(i)).unwrap();
+    let batch = TelemetryBatch {
+        seq: 3,
+        events_json: vec![ev(1), b"{not json".to_vec(), ev(3)],
+        run_id: String::new(),
+        seqs: vec![1, 2, 3],
+    };
+    let acks = raw_session(&srv, &fx.agent_token, vec![AgentMsg::Telemetry(batch.clone()), AgentMsg::Telemetry(batch)]);
+    assert_eq!(acks, [3, 3], "a batch with a malformed event is still acknowledged");
+    let stored = srv.telemetry();
+    assert_eq!(names(&stored), ["p1", "p3"], "stored once, the malformed event skipped");
+    assert!(stored.iter().all(|e| e.run_id == "raw-run" && e.agent_id == "raw-agent"), "the stream's Hello ids");
+
+    // An agent from before `seqs`: counted back from the batch's seq. A
+    // batch whose seqs do not match its events is acknowledged and dropped.
+    let old = TelemetryBatch { seq: 6, events_json: vec![ev(5), ev(6)], run_id: String::new(), seqs: vec![] };
+    let odd = TelemetryBatch { seq: 8, events_json: vec![ev(7), ev(8)], run_id: "other-run".into(), seqs: vec![8] };
+    let acks = raw_session(&srv, &fx.agent_token, vec![AgentMsg::Telemetry(old), AgentMsg::Telemetry(odd)]);
+    assert_eq!(acks, [6, 8]);
+    let stored = srv.telemetry();
+    assert_eq!(names(&stored), ["p1", "p3", "p5", "p6"]);
+    let p6 = stored.iter().find(|e| e.event["process"]["name"] == "p6").unwrap();
+    assert_eq!(p6.seq, 6);
+    srv.stop();
+
+    // Retention 0: acknowledged, not kept.
+    let config = IngestConfig { keep_telemetry: false, ..IngestConfig::default() };
+    let srv = TestServer::start_with(&fx.db, "127.0.0.1:0".parse().unwrap(), None, TestHooks::new(), config);
+    let batch = TelemetryBatch { seq: 10, events_json: vec![ev(10)], run_id: String::new(), seqs: vec![10] };
+    assert_eq!(raw_session(&srv, &fx.agent_token, vec![AgentMsg::Telemetry(batch)]), [10]);
+    assert_eq!(srv.telemetry().len(), 4, "nothing new stored");
     srv.stop();
 }
 

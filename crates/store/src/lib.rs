@@ -1,6 +1,6 @@
 //! The server's state: accounts and tokens, findings (aggregated across
 //! agents, idempotently), suppression rules, threat lists, agents and their
-//! health, settings — in SQLite (embedded, the default) or PostgreSQL,
+//! health, settings, raw telemetry — in SQLite (embedded, the default) or PostgreSQL,
 //! through one set of SQL and one set of migrations (`migrations/`).
 //!
 //! - `db.rs` — opening either backend, migrations, the SQL builder that
@@ -11,6 +11,8 @@
 //!   as SQL with bound values, or evaluated on a finding in memory; sorting.
 //! - `findings.rs` — ingest (per-source counts: redelivery never double
 //!   counts); `search.rs` — search with keyset paging, archive, histogram.
+//! - `telemetry.rs` — raw events for hunting: idempotent ingest per (agent
+//!   run, spool seq), search with keyset paging, retention pruning.
 //! - `filters.rs`, `lists.rs`, `agents.rs`, `settings.rs`.
 //!
 //! Values are always bound; column names come only from static tables.
@@ -27,6 +29,7 @@ mod findings;
 mod lists;
 mod search;
 mod settings;
+mod telemetry;
 
 pub use accounts::{Account, Principal, TokenInfo, TokenKind};
 pub use agents::{AgentRecord, Health, HealthEvent, HealthStatus, Heartbeat};
@@ -37,6 +40,9 @@ pub use findings::IngestOutcome;
 pub use lists::{ListEntries, ListInfo, NewList};
 pub use search::{
     DEFAULT_MAX_RESULTS, FindingPage, FindingQuery, HistogramBucket, MAX_RESULTS, Sort, SortAttribute, SortOrder,
+};
+pub use telemetry::{
+    DEFAULT_TELEMETRY_RESULTS, MAX_TELEMETRY_RESULTS, TelemetryIngest, TelemetryPage, TelemetryQuery, TelemetryRecord,
 };
 
 /// What the caller may see.

@@ -105,6 +105,11 @@ impl Client {
                 self.heartbeat.ecs_cluster = cluster;
                 self.heartbeat.ecs_task_arn = task;
             }
+        } else if self.heartbeat.mode != "sidecar"
+            && let Some(url) = &self.shared.cfg.ecs_agent_introspection_url
+        {
+            // A host agent, maybe on an ECS container instance.
+            self.heartbeat.watch_ecs_agent(url);
         }
         let cfg = self.shared.cfg.clone();
         let mut backoff = Backoff::new(cfg.backoff_initial, cfg.backoff_max);
@@ -244,13 +249,14 @@ impl Client {
         while in_flight.len() < WINDOW {
             let Some(b) = self.shared.spool().next_batch(*sent, BATCH_RECORDS, BATCH_BYTES) else { break };
             let seq = b.last_seq;
+            // A record of this run goes with an empty run id: the server
+            // takes the stream's (Hello.run_id).
+            let run_id = if &b.run_id == own_run { String::new() } else { b.run_id };
             let msg = match b.kind {
-                RecordKind::Finding => AgentMsg::Findings(FindingBatch {
-                    seq,
-                    findings_json: b.bodies,
-                    run_id: if &b.run_id == own_run { String::new() } else { b.run_id },
-                }),
-                RecordKind::Telemetry => AgentMsg::Telemetry(TelemetryBatch { seq, events_json: b.bodies }),
+                RecordKind::Finding => AgentMsg::Findings(FindingBatch { seq, findings_json: b.bodies, run_id }),
+                RecordKind::Telemetry => {
+                    AgentMsg::Telemetry(TelemetryBatch { seq, events_json: b.bodies, run_id, seqs: b.seqs })
+                }
             };
             match tx.try_send(AgentMessage { msg: Some(msg) }) {
                 Ok(()) => {

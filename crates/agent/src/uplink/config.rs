@@ -56,6 +56,14 @@ pub struct ServerSection {
     /// Send every event to the server as well as findings (default false).
     #[serde(default)]
     pub send_telemetry: bool,
+    /// Host mode on an ECS container instance: the ECS container agent's
+    /// introspection API, which names the instance's ECS cluster for
+    /// heartbeats (coverage per cluster, excluded clusters). Default
+    /// `http://127.0.0.1:51678/v1/metadata`; `http://<ip>[:port]/path` (an
+    /// address, not a host name); `""` turns it off. Nothing listening there
+    /// means "not an ECS container instance" (asked again every 5 minutes).
+    #[serde(default)]
+    pub ecs_agent_introspection_url: Option<String>,
 }
 
 /// The default agent state directory.
@@ -183,6 +191,9 @@ pub struct UplinkConfig {
     /// On stop: how long to keep sending what is spooled, and the last
     /// heartbeat.
     pub shutdown_grace: Duration,
+    /// Host mode: where to ask the ECS container agent for this instance's
+    /// cluster (`None`: do not ask).
+    pub ecs_agent_introspection_url: Option<String>,
 }
 
 impl UplinkConfig {
@@ -212,6 +223,7 @@ impl UplinkConfig {
             backoff_max: Duration::from_secs(60),
             ack_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(5),
+            ecs_agent_introspection_url: Some(super::heartbeat::DEFAULT_ECS_AGENT_INTROSPECTION_URL.to_owned()),
         })
     }
 
@@ -244,6 +256,17 @@ impl UplinkConfig {
             cfg.heartbeat = Duration::from_secs(secs);
         }
         cfg.send_telemetry = s.send_telemetry;
+        match s.ecs_agent_introspection_url.as_deref().map(str::trim) {
+            None => {}
+            Some("") => cfg.ecs_agent_introspection_url = None,
+            Some(url) => {
+                // A typo is a start-up error, not a question that never
+                // gets an answer.
+                saker_workload::http::Url::parse(url)
+                    .map_err(|e| format!("server.ecs_agent_introspection_url: {e}"))?;
+                cfg.ecs_agent_introspection_url = Some(url.to_owned());
+            }
+        }
         Ok(cfg)
     }
 }
@@ -311,6 +334,18 @@ mod tests {
         let c = UplinkConfig::from_section(&s).unwrap();
         assert_eq!(c.spool.dir, dir.path().join("spool"));
         assert_eq!((c.spool.max_bytes, c.heartbeat.as_secs()), (2 << 20, 3));
+        assert_eq!(c.ecs_agent_introspection_url.as_deref(), Some("http://127.0.0.1:51678/v1/metadata"));
+        let with_url = |url: &str| ServerSection {
+            url: "http://127.0.0.1:1".into(),
+            token: Some(TOKEN.into()),
+            ecs_agent_introspection_url: Some(url.into()),
+            ..ServerSection::default()
+        };
+        let c = UplinkConfig::from_section(&with_url("http://169.254.1.1:51678/v1/metadata")).unwrap();
+        assert_eq!(c.ecs_agent_introspection_url.as_deref(), Some("http://169.254.1.1:51678/v1/metadata"));
+        assert_eq!(UplinkConfig::from_section(&with_url("")).unwrap().ecs_agent_introspection_url, None, "off");
+        let e = UplinkConfig::from_section(&with_url("http://localhost:51678/v1/metadata")).unwrap_err();
+        assert!(e.contains("server.ecs_agent_introspection_url") && e.contains("unsupported URL"), "{e}");
         let err = |s: ServerSection| UplinkConfig::from_section(&s).unwrap_err();
         let e = err(ServerSection { url: "https://h:1".into(), token: Some(TOKEN.into()), ..ServerSection::default() });
         assert!(e.contains("certificate to pin"), "{e}");

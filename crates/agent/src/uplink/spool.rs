@@ -122,6 +122,10 @@ pub struct Batch {
     /// The sequence number of the last record (the batch's seq).
     pub last_seq: u64,
     pub bodies: Vec<Vec<u8>>,
+    /// Each body's own sequence number (parallel to `bodies`; not
+    /// necessarily consecutive: evicted or damaged records leave gaps). The
+    /// server keys telemetry on (run, seq) to store a redelivery once.
+    pub seqs: Vec<u64>,
 }
 
 /// Where an unacknowledged record is.
@@ -356,6 +360,7 @@ impl Spool {
                             run_id: rec.run_id,
                             last_seq: rec.seq,
                             bodies: vec![rec.body],
+                            seqs: vec![rec.seq],
                         });
                     }
                     Some(b) => {
@@ -369,6 +374,7 @@ impl Spool {
                         bytes += rec.body.len();
                         b.last_seq = rec.seq;
                         b.bodies.push(rec.body);
+                        b.seqs.push(rec.seq);
                     }
                 }
             }

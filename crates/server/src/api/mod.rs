@@ -9,6 +9,7 @@ pub mod filters;
 pub mod findings;
 pub mod lists;
 pub mod openapi;
+pub mod telemetry;
 
 use crate::app::App;
 use axum::Router;
@@ -37,6 +38,7 @@ pub fn router() -> Router<Arc<App>> {
         .route("/api/v1/lists/{id}/deactivate", post(lists::deactivate))
         .route("/api/v1/lists/{id}", delete(lists::delete))
         .route("/api/v1/coverage", get(coverage::get))
+        .route("/api/v1/telemetry", get(telemetry::search))
         .route("/api/v1/accounts", get(accounts::list).post(accounts::create))
         .route("/api/v1/accounts/{id}/tokens", post(accounts::issue_token))
         .route("/api/v1/tokens", get(accounts::tokens))

@@ -33,6 +33,10 @@ fn path_param(name: &str) -> Value {
     json!([{ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }])
 }
 
+fn query_param(name: &str, ty: &str, description: &str) -> Value {
+    json!({ "name": name, "in": "query", "required": false, "description": description, "schema": { "type": ty } })
+}
+
 pub fn spec() -> Value {
     let mut paths = serde_json::Map::new();
     let mut add = |path: &str, method: &str, v: Value| {
@@ -82,6 +86,26 @@ pub fn spec() -> Value {
         "get",
         op("Agent and ECS cluster health, coverage percentages, recent health changes", None, "200"),
     );
+    let mut telemetry = op(
+        "Raw telemetry for hunting (agents with send_telemetry), newest first; filters combine with AND",
+        None,
+        "200",
+    );
+    telemetry["parameters"] = json!([
+        query_param("kind", "string", "An event kind (process.exec), or a family ending in .* (net.*)"),
+        query_param("agentId", "string", "The agent's id"),
+        query_param("since", "string", "Event time, inclusive (RFC 3339)"),
+        query_param("until", "string", "Event time, exclusive (RFC 3339)"),
+        query_param("executable", "string", "The process's executable path or name, exactly"),
+        query_param("container", "string", "A container id, a prefix of one, or a container name"),
+        query_param("cluster", "string", "An ECS cluster name"),
+        query_param("remoteIp", "string", "net.remoteAddress, exactly"),
+        query_param("dnsName", "string", "The first question's name of a DNS message, exactly"),
+        query_param("contains", "string", "A substring of the event JSON (case-sensitive)"),
+        query_param("maxResults", "integer", "1 to 1000 (default 100)"),
+        query_param("nextToken", "string", "From the previous page"),
+    ]);
+    add("/api/v1/telemetry", "get", telemetry);
     add("/api/v1/accounts", "get", op("Accounts visible to the caller", None, "200"));
     add("/api/v1/accounts", "post", op("Create a member account (administrator)", Some("NewAccount"), "201"));
     let mut issue = op("Issue a token (shown once)", Some("NewToken"), "201");
@@ -99,7 +123,7 @@ pub fn spec() -> Value {
         "info": {
             "title": "Saker API",
             "version": "1",
-            "description": "Findings, suppression rules, threat lists, coverage and accounts of a Saker server. Every error is {\"error\": {\"code\", \"message\"}}."
+            "description": "Findings, suppression rules, threat lists, coverage, raw telemetry and accounts of a Saker server. Every error is {\"error\": {\"code\", \"message\"}}."
         },
         "servers": [{ "url": "/" }],
         "paths": paths,
