@@ -6,9 +6,10 @@
 # Server: postgresql (the store and API tests run against a real server, started by scripts/postgres.sh),
 #         chromium + chromium-driver (the console is tested in headless Chromium),
 #         protobuf-compiler (protoc: the agent↔server gRPC schema, crates/proto).
+# Bench: auditd (`saker bench` compares the agent with auditd watching the same syscalls; docs/performance.md).
 set -euo pipefail
 packages=(clang llvm libelf-dev zlib1g-dev pkg-config make runc busybox-static iproute2 login passwd procps gcc sudo
-  postgresql chromium chromium-driver protobuf-compiler)
+  postgresql chromium chromium-driver protobuf-compiler auditd)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

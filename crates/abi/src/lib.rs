@@ -7,5 +7,6 @@
 
 pub mod decode;
 pub mod raw;
+pub mod recording;
 
 pub use decode::{Body, DecodeError, Record, c_str, decode};

@@ -15,6 +15,8 @@ mod error;
 mod kinds;
 mod loss;
 mod pipeline;
+pub mod record;
+pub mod replay;
 pub mod scope;
 mod sink;
 pub mod uplink;

@@ -27,6 +27,13 @@ pub struct EnrichConfig {
     /// Ask EC2's instance metadata service for the instance id — only ever
     /// when the machine's DMI data says it is an EC2 instance.
     pub ec2_instance_id: bool,
+    /// Read this host's `/proc` (seed the table, fill processes first seen
+    /// late). Off to enrich events that are not this host's — a replayed
+    /// recording — from its fork/exec records alone.
+    pub procfs: bool,
+    /// The boot-clock offset to use instead of this host's current one (a
+    /// recording's, so its times are the times it was made).
+    pub clock: Option<BootClock>,
 }
 
 impl Default for EnrichConfig {
@@ -36,6 +43,8 @@ impl Default for EnrichConfig {
             proc_root: PathBuf::from("/proc"),
             hash_executables: true,
             ec2_instance_id: true,
+            procfs: true,
+            clock: None,
         }
     }
 }
@@ -72,18 +81,24 @@ impl Enricher {
     /// Build the stage and seed the process table from `/proc`, so processes
     /// older than the agent have lineage.
     pub fn new(cfg: &EnrichConfig) -> Result<Self, EnrichError> {
-        let mut procs = ProcessTable::new(cfg.max_processes)?;
-        let seeded = procs.seed_from_proc(&cfg.proc_root)?;
-        tracing::info!(processes = seeded, "process table seeded from /proc");
+        let clock = cfg.clock.unwrap_or_else(BootClock::now);
+        let mut procs = ProcessTable::new(cfg.max_processes)?.with_clock(clock);
+        let own_mnt_ns = if cfg.procfs {
+            let seeded = procs.seed_from_proc(&cfg.proc_root)?;
+            tracing::info!(processes = seeded, "process table seeded from /proc");
+            std::fs::metadata(cfg.proc_root.join("self/ns/mnt")).map_or(0, |m| m.ino() as u32)
+        } else {
+            procs = procs.without_procfs();
+            0 // no event's path is taken to name a file of ours
+        };
         let hasher = if cfg.hash_executables { Some(ExeHasher::spawn()) } else { None };
-        let own_mnt_ns = std::fs::metadata(cfg.proc_root.join("self/ns/mnt")).map_or(0, |m| m.ino() as u32);
         let host = HostIdentity::detect_with(&HostConfig { ec2_imds: cfg.ec2_instance_id, ..HostConfig::default() });
         Ok(Enricher {
             procs,
             hasher,
             module_hasher: cfg.hash_executables.then(|| ModuleHasher::new(&cfg.proc_root)),
             hashed: Vec::new(),
-            clock: BootClock::now(),
+            clock,
             dns_parse_errors: 0,
             own_mnt_ns,
             host: Arc::new(host.to_host()),

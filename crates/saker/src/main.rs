@@ -2,11 +2,14 @@
 //! arguments, builds the parts, runs them, maps errors to exit codes.
 
 mod agent_cmd;
+mod bench_cmd;
+mod bench_pipeline_cmd;
 mod client;
 mod coverage_cmd;
 mod findings_cmd;
 mod lists_cmd;
 mod logging;
+mod record_cmd;
 mod server_cmd;
 mod simulate_cmd;
 mod up_cmd;
@@ -48,6 +51,15 @@ enum Command {
     Lists(lists_cmd::ListsCommand),
     /// Run a few harmless techniques so the agent reports findings.
     Simulate(simulate_cmd::SimulateArgs),
+    /// Measure the agent's overhead: workloads bare, under Saker, under
+    /// auditd and under a count-only BPF probe (docs/performance.md).
+    Bench(bench_cmd::BenchArgs),
+    /// Record the sensor's raw records to a file (`saker bench pipeline`
+    /// replays it).
+    Record(record_cmd::RecordArgs),
+    /// Internal: the agent and workloads `saker bench` re-executes.
+    #[command(hide = true)]
+    BenchChild(bench_cmd::ChildArgs),
 }
 
 fn main() -> ExitCode {
@@ -61,6 +73,9 @@ fn main() -> ExitCode {
         Command::Coverage(args) => coverage_cmd::run(args),
         Command::Lists(cmd) => lists_cmd::run(cmd),
         Command::Simulate(args) => simulate_cmd::run(args),
+        Command::Bench(args) => bench_cmd::run(args),
+        Command::Record(args) => record_cmd::run(args),
+        Command::BenchChild(args) => bench_cmd::run_child(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

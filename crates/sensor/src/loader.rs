@@ -71,7 +71,12 @@ pub struct KernelLossCount {
 struct Batch {
     records: Vec<Record>,
     decode_errors: u64,
+    /// Sees every record's raw bytes before decoding (recording).
+    tap: Option<RawTap>,
 }
+
+/// A callback handed each raw ring-buffer record, as the kernel wrote it.
+pub type RawTap = Box<dyn FnMut(&[u8])>;
 
 /// A loaded, attached sensor. Not `Send` (libbpf's ring buffer is not):
 /// create it on the thread that reads it.
@@ -118,6 +123,9 @@ impl Sensor {
             builder
                 .add(&map, move |bytes: &[u8]| {
                     let mut b = sink.borrow_mut();
+                    if let Some(tap) = b.tap.as_mut() {
+                        tap(bytes);
+                    }
                     match decode(bytes) {
                         Ok(r) => b.records.push(r),
                         Err(e) => {
@@ -266,6 +274,13 @@ impl Sensor {
         let mut b = self.batch.borrow_mut();
         let errors = std::mem::take(&mut b.decode_errors);
         Ok((std::mem::take(&mut b.records), errors))
+    }
+
+    /// Hand every raw record to `tap` before it is decoded (undecodable ones
+    /// too), from the next [`Sensor::poll`] on; `None` removes it. For
+    /// recordings that replay exactly what the kernel produced.
+    pub fn set_raw_tap(&mut self, tap: Option<RawTap>) {
+        self.batch.borrow_mut().tap = tap;
     }
 
     /// Cumulative per-CPU, per-kind counts of records lost in the kernel.

@@ -79,6 +79,9 @@ pub struct ProcessTable {
     users: UserNames,
     /// Where a process first seen late is looked up; set by `seed_from_proc`.
     proc_root: PathBuf,
+    /// Look processes up in `proc_root` at all. Off when the events are not
+    /// this host's (a replayed recording): its pids name other processes here.
+    procfs: bool,
 }
 
 impl ProcessTable {
@@ -100,6 +103,7 @@ impl ProcessTable {
             clock: BootClock::now(),
             users: UserNames::new("/etc/passwd"),
             proc_root: PathBuf::from("/proc"),
+            procfs: true,
         })
     }
 
@@ -115,6 +119,12 @@ impl ProcessTable {
 
     pub fn with_proc_root(mut self, proc_root: impl Into<PathBuf>) -> Self {
         self.proc_root = proc_root.into();
+        self
+    }
+
+    /// Never read `/proc`: processes are known only from the events seen.
+    pub fn without_procfs(mut self) -> Self {
+        self.procfs = false;
         self
     }
 
@@ -267,8 +277,10 @@ impl ProcessTable {
             return;
         }
         // Only on a miss: one /proc read per process, not per event.
-        let info = procfs::read_process(&self.proc_root, pid)
-            .ok()
+        let info = self
+            .procfs
+            .then(|| procfs::read_process(&self.proc_root, pid).ok())
+            .flatten()
             .filter(|i| start_ns == 0 || i.start_ticks == key.start_ticks);
         let mut e = match info {
             Some(info) => {
@@ -411,7 +423,7 @@ impl ProcessTable {
     /// /proc, oldest first so each links to its parent. Only on a miss.
     fn fill_ancestors(&mut self, ppid: u32) {
         let mut chain = Vec::new();
-        let mut next = ppid;
+        let mut next = if self.procfs { ppid } else { 0 };
         while next != 0 && chain.len() < MAX_LINEAGE && !self.current.contains_key(&next) {
             let Ok(info) = procfs::read_process(&self.proc_root, next) else { break };
             next = if info.pid == 1 { 0 } else { info.ppid };

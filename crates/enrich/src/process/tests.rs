@@ -371,3 +371,20 @@ fn unseen_ancestors_are_filled_from_proc() {
     assert_eq!(p.parent_uuid, Some(lineage[0].uuid));
     assert_eq!(lineage[0].parent_uuid, Some(lineage[1].uuid));
 }
+
+#[test]
+fn without_procfs_knows_only_what_events_say() {
+    let tree = fake_tree();
+    // With /proc, a process first seen late is filled from it...
+    let mut t = table(16).with_proc_root(tree.path());
+    t.observe(200, 0, 100, 0, "x", Creds::default());
+    assert_eq!(t.get(200).and_then(|e| e.executable.clone()).as_deref(), Some("/usr/bin/python3"));
+    assert!(t.get(100).is_some(), "ancestors filled from /proc");
+    // ...without, it is what the event says and nothing more (a replayed
+    // recording's pids name other processes on this host).
+    let mut t = table(16).with_proc_root(tree.path()).without_procfs();
+    t.observe(200, 0, 100, 0, "x", Creds::default());
+    let e = t.get(200).unwrap();
+    assert_eq!((e.executable.as_deref(), e.name.as_str()), (None, "x"));
+    assert!(t.get(100).is_none(), "no ancestor read from /proc");
+}

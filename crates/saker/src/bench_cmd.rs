@@ -1,0 +1,107 @@
+//! `saker bench` (docs/performance.md): the agent's overhead measured
+//! against bare runs, auditd and a count-only BPF floor; and the hidden
+//! `saker bench-child` the bench re-executes for the agent and the workloads.
+
+use anyhow::{Context, Result};
+use saker_bench::{Config, Options, Workload};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// Small sizes and one repetition: a smoke run in well under a minute.
+    #[arg(long)]
+    quick: bool,
+    /// Print the report as JSON instead of a markdown table.
+    #[arg(long)]
+    json: bool,
+    /// Repetitions of each workload × configuration (default 5; 1 with --quick).
+    #[arg(long)]
+    repetitions: Option<usize>,
+    /// Workloads, comma-separated: open-close, exec-storm, connect-storm, build (default: all).
+    #[arg(long, value_delimiter = ',')]
+    workloads: Vec<String>,
+    /// Configurations, comma-separated: bare, floor, saker, auditd (default: all).
+    #[arg(long, value_delimiter = ',')]
+    configs: Vec<String>,
+    #[command(subcommand)]
+    what: Option<BenchWhat>,
+}
+
+#[derive(clap::Subcommand)]
+enum BenchWhat {
+    /// The user-space pipeline's throughput: a recorded stream replayed
+    /// through decode → enrich → detect (docs/performance.md).
+    Pipeline(crate::bench_pipeline_cmd::PipelineArgs),
+}
+
+#[derive(clap::Args)]
+pub struct ChildArgs {
+    #[command(subcommand)]
+    what: Child,
+}
+
+#[derive(clap::Subcommand)]
+enum Child {
+    /// The agent under test: prints `ready`, runs until stdin closes, prints its counts.
+    Agent,
+    /// One loop workload.
+    Workload {
+        name: String,
+        #[arg(long)]
+        iterations: u64,
+        /// The file the open/close loop opens.
+        #[arg(long)]
+        path: PathBuf,
+    },
+}
+
+pub fn run(args: BenchArgs) -> Result<()> {
+    if let Some(BenchWhat::Pipeline(p)) = args.what {
+        return crate::bench_pipeline_cmd::run(p); // user space only: no root needed
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("saker: error: {}", saker_bench::BenchError::NotRoot);
+        std::process::exit(2);
+    }
+    let workloads = match args.workloads.is_empty() {
+        true => Workload::ALL.to_vec(),
+        false => args.workloads.iter().map(|n| Workload::parse(n.trim())).collect::<Result<_, _>>()?,
+    };
+    let configs = match args.configs.is_empty() {
+        true => Config::ALL.to_vec(),
+        false => args.configs.iter().map(|n| Config::parse(n.trim())).collect::<Result<_, _>>()?,
+    };
+    // Ctrl-C or SIGTERM: finish the current run's tear-down (auditd's rules
+    // out, the kernel's audit state back), then stop.
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&interrupted)).context("installing signal handlers")?;
+    }
+    let opts = Options {
+        exe: std::env::current_exe().context("finding the saker binary to re-execute")?,
+        quick: args.quick,
+        repetitions: args.repetitions.unwrap_or(if args.quick { 1 } else { 5 }),
+        workloads,
+        configs,
+        command_line: std::env::args().collect::<Vec<_>>().join(" "),
+        interrupted,
+    };
+    let report = saker_bench::run(&opts)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.markdown());
+    }
+    Ok(())
+}
+
+pub fn run_child(args: ChildArgs) -> Result<()> {
+    match args.what {
+        Child::Agent => saker_bench::child_agent()?,
+        Child::Workload { name, iterations, path } => saker_bench::child_workload(&name, iterations, &path)?,
+    }
+    Ok(())
+}
