@@ -5,6 +5,10 @@
 //! cargo run --release -p saker-agent --example replay -- [RECORDING] [LOOPS] [--no-detect]
 //! ```
 
+// The allocator the `saker` binary uses, so the numbers match `saker bench pipeline`.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use saker_agent::DetectionConfig;
 use saker_agent::replay::replay;
 use std::path::PathBuf;
