@@ -32,6 +32,8 @@ pub enum BenchError {
     Floor(String),
     #[error("auditd: {0}")]
     Auditd(String),
+    #[error("the latency bench's server: {0}")]
+    Server(String),
     #[error("writing the report: {0}")]
     Json(#[from] serde_json::Error),
 }

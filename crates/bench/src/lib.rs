@@ -12,6 +12,7 @@
 
 pub mod configs;
 mod error;
+pub mod latency;
 mod procfs;
 mod project;
 pub mod report;

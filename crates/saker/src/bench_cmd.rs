@@ -34,6 +34,9 @@ enum BenchWhat {
     /// The user-space pipeline's throughput: a recorded stream replayed
     /// through decode → enrich → detect (docs/performance.md).
     Pipeline(crate::bench_pipeline_cmd::PipelineArgs),
+    /// Detection latency: syscall → finding visible through a real server's
+    /// API, over a real agent's gRPC uplink (docs/performance.md).
+    Latency(crate::bench_latency_cmd::LatencyArgs),
 }
 
 #[derive(clap::Args)]
@@ -60,6 +63,9 @@ enum Child {
 pub fn run(args: BenchArgs) -> Result<()> {
     if let Some(BenchWhat::Pipeline(p)) = args.what {
         return crate::bench_pipeline_cmd::run(p); // user space only: no root needed
+    }
+    if let Some(BenchWhat::Latency(l)) = args.what {
+        return crate::bench_latency_cmd::run(l);
     }
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {

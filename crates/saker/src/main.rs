@@ -22,6 +22,7 @@ fn tune_allocator() {
 
 mod agent_cmd;
 mod bench_cmd;
+mod bench_latency_cmd;
 mod bench_pipeline_cmd;
 mod client;
 mod coverage_cmd;
