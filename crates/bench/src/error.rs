@@ -34,6 +34,8 @@ pub enum BenchError {
     Auditd(String),
     #[error("the latency bench's server: {0}")]
     Server(String),
+    #[error("runc container: {0}")]
+    Runc(String),
     #[error("writing the report: {0}")]
     Json(#[from] serde_json::Error),
 }

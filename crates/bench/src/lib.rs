@@ -10,9 +10,11 @@
 //! are [`child_agent`] and [`child_workload`]. Nothing here asserts a time:
 //! performance is measured, not asserted.
 
+pub mod churn;
 pub mod configs;
 mod error;
 pub mod latency;
+pub mod pressure;
 mod procfs;
 mod project;
 pub mod report;
@@ -54,7 +56,12 @@ pub fn run(opts: &Options) -> Result<Report, BenchError> {
 
 /// `saker bench-child agent`: the agent under test (see `configs::agent`).
 pub fn child_agent() -> Result<(), BenchError> {
-    configs::agent::run_child()
+    configs::agent::run_child(configs::agent::ChildOptions::default())
+}
+
+/// `saker bench-child agent --no-budget`: the agent under test, without its resource budget.
+pub fn child_agent_with(opts: configs::agent::ChildOptions) -> Result<(), BenchError> {
+    configs::agent::run_child(opts)
 }
 
 /// `saker bench-child workload NAME`: one loop workload.

@@ -37,6 +37,11 @@ enum BenchWhat {
     /// Detection latency: syscall → finding visible through a real server's
     /// API, over a real agent's gRPC uplink (docs/performance.md).
     Latency(crate::bench_latency_cmd::LatencyArgs),
+    /// The agent under the highest event rate this machine can make: every
+    /// event generated, received, lost or shed, accounted for.
+    Pressure(crate::bench_soak_cmd::PressureArgs),
+    /// The agent's memory across thousands of short-lived processes and runc containers.
+    Churn(crate::bench_soak_cmd::ChurnArgs),
 }
 
 #[derive(clap::Args)]
@@ -48,7 +53,11 @@ pub struct ChildArgs {
 #[derive(clap::Subcommand)]
 enum Child {
     /// The agent under test: prints `ready`, runs until stdin closes, prints its counts.
-    Agent,
+    Agent {
+        /// Without the resource budget `saker agent` has by default.
+        #[arg(long)]
+        no_budget: bool,
+    },
     /// One loop workload.
     Workload {
         name: String,
@@ -61,11 +70,12 @@ enum Child {
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
-    if let Some(BenchWhat::Pipeline(p)) = args.what {
-        return crate::bench_pipeline_cmd::run(p); // user space only: no root needed
-    }
-    if let Some(BenchWhat::Latency(l)) = args.what {
-        return crate::bench_latency_cmd::run(l);
+    match args.what {
+        Some(BenchWhat::Pipeline(p)) => return crate::bench_pipeline_cmd::run(p), // user space only: no root needed
+        Some(BenchWhat::Latency(l)) => return crate::bench_latency_cmd::run(l),
+        Some(BenchWhat::Pressure(p)) => return crate::bench_soak_cmd::run_pressure(p),
+        Some(BenchWhat::Churn(c)) => return crate::bench_soak_cmd::run_churn(c),
+        None => {}
     }
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
@@ -106,7 +116,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
 
 pub fn run_child(args: ChildArgs) -> Result<()> {
     match args.what {
-        Child::Agent => saker_bench::child_agent()?,
+        Child::Agent { no_budget } => {
+            saker_bench::child_agent_with(saker_bench::configs::agent::ChildOptions { budget: !no_budget })?
+        }
         Child::Workload { name, iterations, path } => saker_bench::child_workload(&name, iterations, &path)?,
     }
     Ok(())

@@ -24,6 +24,7 @@ mod agent_cmd;
 mod bench_cmd;
 mod bench_latency_cmd;
 mod bench_pipeline_cmd;
+mod bench_soak_cmd;
 mod client;
 mod coverage_cmd;
 mod findings_cmd;

@@ -6,31 +6,78 @@
 //! are then the agent's alone, read the way one would read a deployed
 //! agent's; and its sink only counts, so the numbers are the agent's work,
 //! not JSON output's (a deployed agent sends findings, not every event).
+//!
+//! `saker bench pressure` and `saker bench churn` run the same child and read
+//! its whole [`ChildReport`]: events of the bench's tree per kind, loss per
+//! stage, kind and reason, the budget's highest shed level.
 
 use super::Observed;
 use crate::BenchError;
 use crate::procfs;
 use saker_agent::{AgentConfig, AgentError, Sink};
 use saker_model::{Event, Payload};
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// What the agent child prints when it stops (one JSON line).
-#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
-struct ChildReport {
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ChildReport {
     /// Every event the agent produced.
-    events: u64,
+    pub events: u64,
     /// Events of the bench's own children (the workload's process tree).
-    workload_events: u64,
-    lost: u64,
-    shed: u64,
-    cpu_micros: u64,
-    peak_rss_kib: u64,
+    pub workload_events: u64,
+    /// `agent.loss` totals: ring, user space and shed.
+    pub lost: u64,
+    /// Of `lost`, shed by the budget.
+    pub shed: u64,
+    pub cpu_micros: u64,
+    pub peak_rss_kib: u64,
+    /// Events of the bench's tree per kind (`file.write`, ...).
+    #[serde(default)]
+    pub workload_kinds: BTreeMap<String, u64>,
+    /// Of those, events attributed to a container.
+    #[serde(default)]
+    pub container_events: u64,
+    /// Records the kernel could not put in the ring (full), per kind, all CPUs.
+    #[serde(default)]
+    pub ring_lost: BTreeMap<String, u64>,
+    /// Records dropped in user space, per `stage: reason`.
+    #[serde(default)]
+    pub user_lost: BTreeMap<String, u64>,
+    /// Records shed by the budget in the kernel, per kind.
+    #[serde(default)]
+    pub shed_kinds: BTreeMap<String, u64>,
+    /// The highest shed level the budget reached (`None`: no budget).
+    #[serde(default)]
+    pub max_shed_level: Option<usize>,
+    /// From stdin closing until no event of the bench's tree had arrived
+    /// for 200 ms (those 200 ms included), ms.
+    #[serde(default)]
+    pub quiet_ms: u64,
+    /// Stopping the agent: its last drain and its threads joined, ms.
+    #[serde(default)]
+    pub stop_ms: u64,
+}
+
+/// How the agent child runs.
+#[derive(Debug, Clone, Copy)]
+pub struct ChildOptions {
+    /// The resource budget `saker agent` enforces by default; `false` runs
+    /// the agent without one (`bench-child agent --no-budget`).
+    pub budget: bool,
+}
+
+impl Default for ChildOptions {
+    fn default() -> Self {
+        ChildOptions { budget: true }
+    }
 }
 
 /// The bench's handle on a running agent child.
@@ -44,8 +91,16 @@ const READY: &str = "ready";
 
 impl AgentChild {
     pub fn start(exe: &Path) -> Result<Self, BenchError> {
-        let mut child = Command::new(exe)
-            .args(["--log-level", "warn", "bench-child", "agent"])
+        Self::start_with(exe, ChildOptions::default())
+    }
+
+    pub fn start_with(exe: &Path, opts: ChildOptions) -> Result<Self, BenchError> {
+        let mut cmd = Command::new(exe);
+        cmd.args(["--log-level", "warn", "bench-child", "agent"]);
+        if !opts.budget {
+            cmd.arg("--no-budget");
+        }
+        let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -67,17 +122,14 @@ impl AgentChild {
         Ok(me)
     }
 
+    /// The agent child's pid (to read its memory from /proc).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Stop the agent (closing its stdin) and collect its counts.
-    pub fn finish(mut self, wall: Duration) -> Result<Observed, BenchError> {
-        drop(self.stdin.take());
-        let mut out = String::new();
-        self.stdout.read_to_string(&mut out).map_err(|e| BenchError::io("reading the agent child's report", e))?;
-        let status = self.child.wait().map_err(|e| BenchError::io("waiting for the agent child", e))?;
-        if !status.success() {
-            return Err(BenchError::Agent(format!("it exited with {status}; its log is above")));
-        }
-        let report: ChildReport = serde_json::from_str(out.trim())
-            .map_err(|e| BenchError::Agent(format!("unreadable report {out:?}: {e}")))?;
+    pub fn finish(self, wall: Duration) -> Result<Observed, BenchError> {
+        let report = self.finish_report()?;
         tracing::debug!(?report, wall_ms = wall.as_millis() as u64, "agent child report");
         Ok(Observed {
             events: Some(report.workload_events),
@@ -86,6 +138,18 @@ impl AgentChild {
             cpu_micros: Some(report.cpu_micros),
             peak_rss_kib: Some(report.peak_rss_kib),
         })
+    }
+
+    /// Stop the agent once it has handled what it holds, and read its whole report.
+    pub fn finish_report(mut self) -> Result<ChildReport, BenchError> {
+        drop(self.stdin.take());
+        let mut out = String::new();
+        self.stdout.read_to_string(&mut out).map_err(|e| BenchError::io("reading the agent child's report", e))?;
+        let status = self.child.wait().map_err(|e| BenchError::io("waiting for the agent child", e))?;
+        if !status.success() {
+            return Err(BenchError::Agent(format!("it exited with {status}; its log is above")));
+        }
+        serde_json::from_str(out.trim()).map_err(|e| BenchError::Agent(format!("unreadable report {out:?}: {e}")))
     }
 }
 
@@ -97,10 +161,12 @@ impl Drop for AgentChild {
     }
 }
 
-/// Counts events and sums `agent.loss`.
+/// Counts events and sums `agent.loss`. The per-kind tallies stay in the
+/// sink (no lock per event) and are handed over when the pipeline drops it.
 struct CountingSink {
     counts: Arc<Counts>,
     bench_pid: u32,
+    tally: Tally,
 }
 
 #[derive(Default)]
@@ -109,6 +175,25 @@ struct Counts {
     workload_events: AtomicU64,
     lost: AtomicU64,
     shed: AtomicU64,
+    /// Filled when the sink is dropped (the agent's pipeline thread ends).
+    tally: Mutex<Tally>,
+}
+
+#[derive(Default, Clone)]
+struct Tally {
+    workload_kinds: BTreeMap<&'static str, u64>,
+    container_events: u64,
+    ring_lost: BTreeMap<String, u64>,
+    user_lost: BTreeMap<String, u64>,
+    shed_kinds: BTreeMap<String, u64>,
+}
+
+impl Drop for CountingSink {
+    fn drop(&mut self) {
+        if let Ok(mut t) = self.counts.tally.lock() {
+            *t = std::mem::take(&mut self.tally);
+        }
+    }
 }
 
 impl Sink for CountingSink {
@@ -118,28 +203,42 @@ impl Sink for CountingSink {
         if let Payload::Loss(loss) = &event.payload {
             c.lost.fetch_add(loss.total, Ordering::Relaxed);
             c.shed.fetch_add(loss.shed.iter().map(|s| s.count).sum(), Ordering::Relaxed);
+            let t = &mut self.tally;
+            for k in &loss.kernel {
+                *t.ring_lost.entry(k.kind.clone()).or_default() += k.count;
+            }
+            for u in &loss.user {
+                *t.user_lost.entry(format!("{}: {}", u.stage, u.reason)).or_default() += u.count;
+            }
+            for s in &loss.shed {
+                *t.shed_kinds.entry(s.kind.clone()).or_default() += s.count;
+            }
             return Ok(());
         }
         // The workload is a child of the bench: its whole tree has the bench
         // in its lineage. Other processes on a shared machine do not.
         if event.lineage.iter().any(|p| p.pid == self.bench_pid) {
             c.workload_events.fetch_add(1, Ordering::Relaxed);
+            *self.tally.workload_kinds.entry(event.kind.as_str()).or_default() += 1;
+            self.tally.container_events += u64::from(event.container.is_some());
         }
         Ok(())
     }
 }
 
-/// The child side (`saker bench-child agent`): start the agent, say
+/// The child side (`saker bench-child agent [--no-budget]`): start the agent, say
 /// `ready`, run until stdin closes, stop, print the report.
-pub fn run_child() -> Result<(), BenchError> {
+pub fn run_child(opts: ChildOptions) -> Result<(), BenchError> {
     let bench_pid = std::os::unix::process::parent_id();
     let counts = Arc::new(Counts::default());
-    let sink = CountingSink { counts: Arc::clone(&counts), bench_pid };
-    // What `saker agent` runs with no flags and no config file.
-    let cfg = AgentConfig { budget: Some(saker_agent::budget::BudgetConfig::default()), ..AgentConfig::default() };
+    let sink = CountingSink { counts: Arc::clone(&counts), bench_pid, tally: Tally::default() };
+    // What `saker agent` runs with no flags and no config file (or that without its budget).
+    let budget = opts.budget.then(saker_agent::budget::BudgetConfig::default);
+    let cfg = AgentConfig { budget, ..AgentConfig::default() };
     let stop = Arc::new(AtomicBool::new(false));
     let agent = saker_agent::start(cfg, vec![Box::new(sink)], Arc::clone(&stop))
         .map_err(|e| BenchError::Agent(format!("start: {e}")))?;
+    let levels = agent.budget().cloned().map(LevelWatch::start);
     let me = std::process::id();
     // The peak from here on is the run's, not start-up's (loading the
     // programs, reading /proc).
@@ -149,12 +248,17 @@ pub fn run_child() -> Result<(), BenchError> {
     writeln!(stdout, "{READY}").and_then(|()| stdout.flush()).map_err(|e| BenchError::io("writing ready", e))?;
     // Until the bench closes our stdin (or dies).
     let _ = std::io::stdin().read_to_end(&mut Vec::new());
+    let closed = std::time::Instant::now();
     // The workload is over; let the agent finish what it still holds, and
     // read the CPU time then: stopping the agent is not the workload's cost.
     wait_quiet(&counts.workload_events);
     let cpu_micros = own_cpu_micros().saturating_sub(cpu_start);
+    let max_shed_level = levels.map(LevelWatch::finish);
+    let quiet = closed.elapsed();
     stop.store(true, Ordering::SeqCst);
     agent.join().map_err(|e| BenchError::Agent(format!("stop: {e}")))?;
+    let stopped = closed.elapsed().saturating_sub(quiet);
+    let tally = counts.tally.lock().map(|t| t.clone()).unwrap_or_default();
     let report = ChildReport {
         events: counts.events.load(Ordering::Relaxed),
         workload_events: counts.workload_events.load(Ordering::Relaxed),
@@ -162,9 +266,44 @@ pub fn run_child() -> Result<(), BenchError> {
         shed: counts.shed.load(Ordering::Relaxed),
         cpu_micros,
         peak_rss_kib: procfs::peak_rss_kib(me)?,
+        workload_kinds: tally.workload_kinds.into_iter().map(|(k, n)| (k.to_owned(), n)).collect(),
+        container_events: tally.container_events,
+        ring_lost: tally.ring_lost,
+        user_lost: tally.user_lost,
+        shed_kinds: tally.shed_kinds,
+        max_shed_level,
+        quiet_ms: quiet.as_millis() as u64,
+        stop_ms: stopped.as_millis() as u64,
     };
     let line = serde_json::to_string(&report)?;
     writeln!(stdout, "{line}").and_then(|()| stdout.flush()).map_err(|e| BenchError::io("writing the report", e))
+}
+
+/// Watches the budget's shed level (every 100 ms) for its maximum.
+struct LevelWatch {
+    max: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl LevelWatch {
+    fn start(handle: saker_agent::budget::BudgetHandle) -> Self {
+        let (max, stop) = (Arc::new(AtomicUsize::new(handle.level())), Arc::new(AtomicBool::new(false)));
+        let (m, s) = (Arc::clone(&max), Arc::clone(&stop));
+        let thread = std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                m.fetch_max(handle.level(), Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        LevelWatch { max, stop, thread }
+    }
+
+    fn finish(self) -> usize {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.thread.join();
+        self.max.load(Ordering::Relaxed)
+    }
 }
 
 /// Until no event of the workload has arrived for 200 ms (the sensor drains its ring every
