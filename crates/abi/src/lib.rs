@@ -9,4 +9,4 @@ pub mod decode;
 pub mod raw;
 pub mod recording;
 
-pub use decode::{Body, DecodeError, Record, c_str, decode};
+pub use decode::{Body, DecodeError, Record, c_str, decode, lossy_text};

@@ -387,7 +387,7 @@ fn pipeline_thread(
         };
         match msg {
             Some(SensorMsg::Batch(records)) => {
-                for (rec, workload) in &records {
+                for (rec, workload) in records {
                     let Some(ev) = stage.enricher.enrich(rec, workload.as_deref()) else { continue };
                     counts.pipeline.events.fetch_add(1, Ordering::Relaxed);
                     if let Some(d) = &mut stage.detector {
@@ -426,7 +426,7 @@ fn pipeline_thread(
                         time: enricher.clock().to_utc(saker_enrich::process::BootClock::boot_ns_now()),
                         result: None,
                         process: None,
-                        lineage: Vec::new(),
+                        lineage: Default::default(),
                         container: None,
                         ecs: None,
                         kubernetes: None,

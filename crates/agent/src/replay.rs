@@ -139,7 +139,7 @@ pub fn replay_records(
                 }
             }
             let t1 = thread_cpu_ns();
-            events.extend(decoded.drain(..).filter_map(|r| enricher.enrich(&r, None)));
+            events.extend(decoded.drain(..).filter_map(|r| enricher.enrich(r, None)));
             let t2 = thread_cpu_ns();
             if let Some(d) = &mut detector {
                 for ev in &events {

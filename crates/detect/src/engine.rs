@@ -144,8 +144,8 @@ impl Detector {
     pub fn on_hash(&mut self, pid: u32, sha256: &str, out: &mut Vec<Finding>) {
         let Some(mut ev) = self.state.take_awaiting(pid) else { return };
         // The finding's process carries the hash it was found by.
-        if let Some(p) = ev.process.as_mut() {
-            p.executable_sha256.get_or_insert_with(|| sha256.to_ascii_lowercase());
+        if let Some(p) = ev.process_mut() {
+            p.executable_sha256.get_or_insert_with(|| sha256.to_ascii_lowercase().into());
         }
         let intel = self.intel.load();
         let mut cx = RuleCtx { intel: &intel, hash_lists: true, state: &mut self.state };
@@ -223,7 +223,7 @@ fn build(cfg: &DetectConfig, id: String, hit: Hit, ev: &Event, event_id: String,
     let process = match &ev.process {
         Some(p) => {
             let mut rp = runtime_process(p);
-            rp.lineage = ev.lineage.iter().map(runtime_process).collect();
+            rp.lineage = ev.lineage.iter().map(|p| runtime_process(p)).collect();
             rp
         }
         None => RuntimeProcess::default(),
@@ -272,20 +272,20 @@ fn arn_part(ev: &Event, index: usize) -> Option<String> {
 /// GuardDuty's process details from Saker's process.
 pub fn runtime_process(p: &Process) -> RuntimeProcess {
     RuntimeProcess {
-        name: p.name.clone(),
-        executable_path: p.executable.clone(),
-        executable_sha256: p.executable_sha256.clone(),
+        name: p.name.to_string(),
+        executable_path: p.executable.as_deref().map(str::to_owned),
+        executable_sha256: p.executable_sha256.as_deref().map(str::to_owned),
         namespace_pid: p.ns_pid,
-        pwd: p.cwd.clone(),
+        pwd: p.cwd.as_deref().map(str::to_owned),
         pid: p.pid,
         start_time: p.start_time,
         uuid: p.uuid.to_string(),
         parent_uuid: p.parent_uuid.map(|u| u.to_string()),
-        user: p.user.clone(),
+        user: p.user.as_deref().map(str::to_owned),
         user_id: p.uid,
         euid: p.euid,
-        argv: p.argv.clone(),
-        lineage: Vec::new(),
+        argv: p.argv.to_vec(),
+        lineage: Default::default(),
     }
 }
 

@@ -21,7 +21,7 @@ pub struct ProcFacts {
 /// Who wrote a file inside a container, and when.
 #[derive(Debug, Clone)]
 pub struct Modification {
-    pub process: Process,
+    pub process: std::sync::Arc<Process>,
     pub at: DateTime<Utc>,
 }
 

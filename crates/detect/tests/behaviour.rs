@@ -342,11 +342,11 @@ fn malicious_and_custom_hash_lists() {
     mine.hashes.push("b".repeat(64));
     let intel = || Intel::build(&[bad.clone(), mine.clone()], &[]);
     let mut ev = exec_event(49, "/tmp/evil", &["evil"]);
-    ev.process.as_mut().unwrap().executable_sha256 = Some(sha.clone());
+    ev.process_mut().unwrap().executable_sha256 = Some(sha.as_str().into());
     let f = detect(intel(), &[ev]);
     assert_eq!(ctx(only(&f, T::MaliciousFileExecuted), "threatFilePath"), "/tmp/evil");
     let mut ev = exec_event(49, "/tmp/mine", &["mine"]);
-    ev.process.as_mut().unwrap().executable_sha256 = Some("B".repeat(64));
+    ev.process_mut().unwrap().executable_sha256 = Some("B".repeat(64).into());
     only(&detect(intel(), &[ev]), T::MaliciousFileExecutedCustom);
 
     // The hash arrives after the exec event (first exec of a new binary).
@@ -517,7 +517,7 @@ fn busybox_applets_are_judged_as_the_program_they_run() {
     // writing there is not.
     let table = |argv0: &str| {
         let mut ev = file_event(Kind::FileWrite, 112, "/bin/busybox", "/var/spool/cron/crontabs/root.new");
-        ev.process.as_mut().unwrap().argv = vec![argv0.to_owned(), "/tmp/job".to_owned()];
+        ev.process_mut().unwrap().argv = vec![argv0.to_owned(), "/tmp/job".to_owned()].into();
         ev.in_container("c1")
     };
     assert!(run(&[table("/bin/crontab")]).is_empty());

@@ -1,14 +1,14 @@
 //! The enrich stage: keeps the process table current from the event stream
 //! and attaches process, lineage and task context to every event.
 
-use crate::payload::{NotAnEvent, convert, split_argv, text};
+use crate::payload::{NotAnEvent, convert};
 use crate::process::{BootClock, ExeHasher, ExeHint, ExecUpdate, HashResult, ModuleHasher, ProcessError, ProcessTable};
 
 /// Finished hashes kept for [`Enricher::take_hashed`] when nobody takes them.
 const MAX_UNTAKEN_HASHES: usize = 1024;
-use saker_abi::raw::kind;
-use saker_abi::{Body, Record, c_str};
-use saker_model::{Creds, Event, Host, Payload, TaskContext};
+use saker_abi::raw::{Fork, kind};
+use saker_abi::{Body, Record, c_str, raw::Header};
+use saker_model::{Creds, Event, Host, Lineage, Payload, TaskContext};
 use saker_workload::Workload;
 use saker_workload::host::{HostConfig, HostIdentity};
 use std::os::unix::fs::MetadataExt;
@@ -140,10 +140,15 @@ impl Enricher {
 
     /// Turn one record into an event; `None` when the record carries nothing
     /// reportable (counted in [`EnrichStats`]). `workload` is the record's
-    /// cgroup attribution, resolved upstream as records arrive.
-    pub fn enrich(&mut self, rec: &Record, workload: Option<&Workload>) -> Option<Event> {
+    /// cgroup attribution, resolved upstream as records arrive. Takes the
+    /// record by value: its strings become the event's without a copy.
+    pub fn enrich(&mut self, rec: Record, workload: Option<&Workload>) -> Option<Event> {
         let h = &rec.header;
-        let (kind, mut payload) = match convert(h.kind, &rec.body) {
+        let fork = match &rec.body {
+            Body::Fork(f) => Some(*f),
+            _ => None,
+        };
+        let (kind, mut payload) = match convert(h.kind, rec.body) {
             Ok(converted) => converted,
             Err(NotAnEvent::Internal) => return None, // attribution input, not an event
             Err(NotAnEvent::BadDns(e)) => {
@@ -158,7 +163,7 @@ impl Enricher {
         // before the agent started). Report it without inventing a process.
         let known_task = h.pid != 0;
         if known_task {
-            self.update_table(rec, &comm, creds);
+            self.update_table(h, fork, &payload, &comm, creds);
         }
         // After update_table: an exec of an already-hashed binary is a cache
         // hit that lands here, so the exec event itself carries the hash.
@@ -183,7 +188,7 @@ impl Enricher {
         }
         let (process, lineage) = match snapshot {
             Some((p, l)) => (Some(p), l),
-            None => (None, Vec::new()),
+            None => (None, Lineage::default()),
         };
         // DNS records are built in packet context: their task fields are
         // those of the socket's creator, and cgroupId the packet's.
@@ -210,33 +215,33 @@ impl Enricher {
         })
     }
 
-    fn update_table(&mut self, rec: &Record, comm: &str, creds: Creds) {
-        let h = &rec.header;
-        match &rec.body {
-            Body::Fork(f) => {
-                self.procs.observe(h.pid, h.proc_start_ns, h.ppid, h.ns_pid, comm, creds);
-                self.procs.on_fork(h.pid, h.proc_start_ns, f.child_pid, f.child_start_ns, f.child_ns_pid);
-            }
-            Body::Exec { raw, exe, argv, cwd, .. } if h.result == 0 && !exe.is_empty() => {
+    fn update_table(&mut self, h: &Header, fork: Option<Fork>, payload: &Payload, comm: &str, creds: Creds) {
+        if let Some(f) = fork {
+            self.procs.observe(h.pid, h.proc_start_ns, h.ppid, h.ns_pid, comm, creds);
+            self.procs.on_fork(h.pid, h.proc_start_ns, f.child_pid, f.child_start_ns, f.child_ns_pid);
+            return;
+        }
+        match payload {
+            Payload::Exec(x) if h.result == 0 && x.executable.is_some() => {
                 self.procs.on_exec(
                     h.pid,
                     h.proc_start_ns,
                     ExecUpdate {
                         name: comm.to_owned(),
-                        executable: Some(text(exe)),
-                        argv: split_argv(argv),
-                        cwd: (!cwd.is_empty()).then(|| text(cwd)),
+                        executable: x.executable.clone(),
+                        argv: x.argv.clone(),
+                        cwd: x.cwd.clone(),
                         creds,
                         ns_pid: h.ns_pid,
                         ppid: h.ppid,
                     },
                 );
-                if let Some(hasher) = &mut self.hasher {
+                if let (Some(hasher), Some(exe)) = (&mut self.hasher, &x.executable) {
                     // The event's path names the file only in our own mount namespace.
                     let hint = (h.mnt_ns == self.own_mnt_ns).then(|| ExeHint {
-                        path: PathBuf::from(text(exe)),
-                        inode: raw.exe_ino,
-                        kernel_dev: raw.exe_dev,
+                        path: PathBuf::from(exe),
+                        inode: x.executable_inode,
+                        kernel_dev: x.executable_dev,
                     });
                     hasher.request(h.pid, h.proc_start_ns, hint.as_ref());
                 }

@@ -11,11 +11,17 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 /// Bytes from the kernel as text. Linux paths need not be UTF-8; invalid
 /// sequences become U+FFFD (the raw bytes are not kept in the JSON).
 pub(crate) fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+    saker_abi::lossy_text(bytes)
 }
 
-fn opt_text(bytes: &[u8]) -> Option<String> {
-    (!bytes.is_empty()).then(|| text(bytes))
+/// A string field of a decoded record as text, reusing its buffer when it
+/// is valid UTF-8 (nearly always): no second copy per string.
+fn owned_text(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| text(e.as_bytes()))
+}
+
+fn opt_text(bytes: Vec<u8>) -> Option<String> {
+    (!bytes.is_empty()).then(|| owned_text(bytes))
 }
 
 /// A NUL-separated argument block → argv.
@@ -43,13 +49,13 @@ impl From<dns::DnsParseError> for NotAnEvent {
 }
 
 /// The kind and payload of a record.
-pub(crate) fn convert(header_kind: u16, body: &Body) -> Result<(Kind, Payload), NotAnEvent> {
+pub(crate) fn convert(header_kind: u16, body: Body) -> Result<(Kind, Payload), NotAnEvent> {
     fn ok(k: Kind, p: Payload) -> Result<(Kind, Payload), NotAnEvent> {
         Ok((k, p))
     }
     match body {
         Body::Exec { raw, filename, exe, interp, argv, cwd, ld_preload, ld_library_path, .. } => {
-            let script = (!interp.is_empty()).then(|| text(filename));
+            let script = (!interp.is_empty()).then(|| text(&filename));
             ok(
                 Kind::ProcessExec,
                 Payload::Exec(Box::new(ExecInfo {
@@ -57,7 +63,7 @@ pub(crate) fn convert(header_kind: u16, body: &Body) -> Result<(Kind, Payload), 
                     executable: opt_text(exe),
                     interpreter: opt_text(interp),
                     script,
-                    argv: split_argv(argv),
+                    argv: split_argv(&argv),
                     argv_truncated: raw.flags & raw::EXE_ARGV_TRUNCATED != 0,
                     cwd: opt_text(cwd),
                     cwd_outside_root: raw.flags & raw::EXE_CWD_OUTSIDE_ROOT != 0,
@@ -75,7 +81,7 @@ pub(crate) fn convert(header_kind: u16, body: &Body) -> Result<(Kind, Payload), 
                     stdin_socket: raw.flags & raw::EXE_STDIN_SOCKET != 0,
                     stdout_socket: raw.flags & raw::EXE_STDOUT_SOCKET != 0,
                     stderr_socket: raw.flags & raw::EXE_STDERR_SOCKET != 0,
-                    stdin_peer: stdin_peer(raw),
+                    stdin_peer: stdin_peer(&raw),
                     previous: (raw.old_uid != u32::MAX).then_some(Creds {
                         uid: raw.old_uid,
                         euid: raw.old_euid,
@@ -109,7 +115,7 @@ pub(crate) fn convert(header_kind: u16, body: &Body) -> Result<(Kind, Payload), 
             Kind::ProcessSetuid,
             Payload::Setuid(CredInfo {
                 syscall: cred_syscall_name(c.syscall).to_owned(),
-                args: cred_args(c),
+                args: cred_args(&c),
                 previous: Creds { uid: c.old_uid, euid: c.old_euid, gid: c.old_gid, egid: c.old_egid },
                 current: Creds::default(), // filled from the header by the enricher
                 previous_cap_effective: c.old_cap_effective,
@@ -128,7 +134,7 @@ pub(crate) fn convert(header_kind: u16, body: &Body) -> Result<(Kind, Payload), 
                 _ => Kind::FileWrite,
             };
             let mut info = FileInfo {
-                path: text(path),
+                path: owned_text(path),
                 flags: raw.flags,
                 mode: raw.mode,
                 inode: (raw.ino != 0).then_some(raw.ino),
@@ -146,11 +152,11 @@ pub(crate) fn convert(header_kind: u16, body: &Body) -> Result<(Kind, Payload), 
                 kind::NET_LISTEN => Kind::NetListen,
                 _ => Kind::NetConnect,
             };
-            ok(k, Payload::Net(net_info(raw, unix_path, header_kind == kind::NET_LISTEN)))
+            ok(k, Payload::Net(net_info(&raw, unix_path, header_kind == kind::NET_LISTEN)))
         }
         Body::Dns { raw, payload } => {
             let transport = if raw.protocol == 6 { "tcp" } else { "udp" };
-            let (k, info) = dns::parse(payload, transport, address(raw.family, &raw.raddr), raw.rport)?;
+            let (k, info) = dns::parse(&payload, transport, address(raw.family, &raw.raddr), raw.rport)?;
             ok(k, Payload::Dns(info))
         }
         Body::Ptrace(p) => ok(
@@ -194,7 +200,7 @@ pub(crate) fn convert(header_kind: u16, body: &Body) -> Result<(Kind, Payload), 
         ),
         Body::Userfaultfd(u) => ok(Kind::Userfaultfd, Payload::Userfaultfd(UserfaultfdInfo { flags: u.flags })),
         Body::Memfd { raw, name } => {
-            ok(Kind::MemfdCreate, Payload::Memfd(MemfdInfo { name: text(name), flags: raw.flags }))
+            ok(Kind::MemfdCreate, Payload::Memfd(MemfdInfo { name: owned_text(name), flags: raw.flags }))
         }
         Body::BpfLoad(b) => ok(
             Kind::BpfLoad,
@@ -209,7 +215,7 @@ pub(crate) fn convert(header_kind: u16, body: &Body) -> Result<(Kind, Payload), 
         Body::Library { raw, path } => ok(
             Kind::LibraryLoad,
             Payload::Library(LibraryInfo {
-                path: text(path),
+                path: owned_text(path),
                 prot: raw.prot,
                 flags: raw.mmap_flags,
                 inode: raw.ino,
@@ -271,7 +277,7 @@ fn stdin_peer(x: &raw::Exec) -> Option<SocketPeer> {
     })
 }
 
-fn net_info(raw: &raw::Net, unix_path: &[u8], listen: bool) -> NetInfo {
+fn net_info(raw: &raw::Net, unix_path: Vec<u8>, listen: bool) -> NetInfo {
     let protocol = protocol_name(raw.protocol);
     match raw.family {
         AF_UNIX => NetInfo {
@@ -383,10 +389,10 @@ mod tests {
     #[test]
     fn exit_status() {
         let body = Body::Exit(raw::Exit { exit_code: 3 << 8, _pad: 0 });
-        let Ok((_, Payload::Exit(e))) = convert(kind::PROCESS_EXIT, &body) else { panic!() };
+        let Ok((_, Payload::Exit(e))) = convert(kind::PROCESS_EXIT, body.clone()) else { panic!() };
         assert_eq!((e.exit_code, e.signal), (3, None));
         let body = Body::Exit(raw::Exit { exit_code: 9, _pad: 0 });
-        let Ok((_, Payload::Exit(e))) = convert(kind::PROCESS_EXIT, &body) else { panic!() };
+        let Ok((_, Payload::Exit(e))) = convert(kind::PROCESS_EXIT, body.clone()) else { panic!() };
         assert_eq!(e.signal, Some(9));
     }
 
@@ -394,11 +400,11 @@ mod tests {
     fn inet_addresses() {
         let mut n = raw::Net { family: AF_INET, protocol: 6, lport: 40000, rport: 443, ..Default::default() };
         n.raddr[..4].copy_from_slice(&[10, 1, 2, 3]);
-        let info = net_info(&n, b"", false);
+        let info = net_info(&n, Vec::new(), false);
         assert_eq!(info.remote_address.as_deref(), Some("10.1.2.3"));
         assert_eq!(info.protocol.as_deref(), Some("tcp"));
         let u = raw::Net { family: AF_UNIX, ..Default::default() };
-        assert_eq!(net_info(&u, b"/run/docker.sock", false).unix_path.as_deref(), Some("/run/docker.sock"));
+        assert_eq!(net_info(&u, b"/run/docker.sock".to_vec(), false).unix_path.as_deref(), Some("/run/docker.sock"));
     }
 
     fn exec_info(x: raw::Exec) -> ExecInfo {
@@ -413,7 +419,7 @@ mod tests {
             ld_library_path: Vec::new(),
             ecs_metadata_uri: Vec::new(),
         };
-        let Ok((Kind::ProcessExec, Payload::Exec(info))) = convert(kind::PROCESS_EXEC, &body) else { panic!() };
+        let Ok((Kind::ProcessExec, Payload::Exec(info))) = convert(kind::PROCESS_EXEC, body) else { panic!() };
         *info
     }
 
@@ -483,7 +489,7 @@ mod tests {
             ctime_ns: 1_700_000_000_000_000_000,
             ..Default::default()
         };
-        let Ok((_, Payload::Library(info))) = convert(kind::LIBRARY_LOAD, &Body::Library { raw: l, path: Vec::new() })
+        let Ok((_, Payload::Library(info))) = convert(kind::LIBRARY_LOAD, Body::Library { raw: l, path: Vec::new() })
         else {
             panic!()
         };
@@ -491,7 +497,7 @@ mod tests {
         assert_eq!(info.mtime.map(|t| (t.timestamp(), t.timestamp_subsec_nanos())), Some((-2, 500_000_000)));
         assert_eq!(info.ctime.map(|t| t.timestamp()), Some(1_700_000_000));
         let l = raw::Library { mtime_ns: 7, ctime_ns: 8, ..Default::default() };
-        let Ok((_, Payload::Library(info))) = convert(kind::LIBRARY_LOAD, &Body::Library { raw: l, path: Vec::new() })
+        let Ok((_, Payload::Library(info))) = convert(kind::LIBRARY_LOAD, Body::Library { raw: l, path: Vec::new() })
         else {
             panic!()
         };

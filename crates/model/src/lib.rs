@@ -26,11 +26,14 @@ pub struct Event {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<i64>,
     /// The acting process. For `agent.loss` this is the agent itself.
+    /// Shared (`Arc`) with the process table's snapshot: an event costs a
+    /// reference count, not a copy of argv and paths.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub process: Option<Process>,
-    /// Ancestors of `process`, parent first, up to init.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub lineage: Vec<Process>,
+    pub process: Option<Arc<Process>>,
+    /// Ancestors of `process`, parent first, up to init. Shared like
+    /// `process`: every event of a process carries the same lineage.
+    #[serde(default, skip_serializing_if = "lineage_is_empty")]
+    pub lineage: Lineage,
     /// The container the process runs in; null for host processes. Shared
     /// (`Arc`) by every event of the container: no per-event copy.
     pub container: Option<Arc<Container>>,
@@ -77,11 +80,38 @@ impl Event {
         }
     }
 
+    /// The acting process, to change: copied first if another event shares
+    /// it (copy-on-write).
+    pub fn process_mut(&mut self) -> Option<&mut Process> {
+        self.process.as_mut().map(Arc::make_mut)
+    }
+
     /// The pid of the acting process, when known.
     pub fn pid(&self) -> Option<u32> {
         self.process.as_ref().map(|p| p.pid)
     }
 }
+
+/// A process's ancestors, parent first: shared by every event of the process
+/// until one of them changes.
+pub type Lineage = Arc<[Arc<Process>]>;
+
+/// A lineage built from owned processes (tests, decoders of stored events).
+pub fn lineage_of(processes: impl IntoIterator<Item = Process>) -> Lineage {
+    processes.into_iter().map(Arc::new).collect()
+}
+
+fn lineage_is_empty(l: &Lineage) -> bool {
+    l.is_empty()
+}
+
+/// Immutable shared text: a process's strings are made once (at exec) and
+/// then shared by the process table, every event and every finding of the
+/// process. Serializes as a plain string.
+pub type Text = Arc<str>;
+
+/// Immutable shared argument vector (see [`Text`]). Serializes as a list.
+pub type Argv = Arc<[String]>;
 
 /// A process as Saker knows it: one entry of the process table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -95,21 +125,21 @@ pub struct Process {
     /// The pid as seen inside the process's own pid namespace.
     pub ns_pid: u32,
     /// The kernel's `comm` (at most 15 bytes).
-    pub name: String,
+    pub name: Text,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub executable: Option<String>,
+    pub executable: Option<Text>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub executable_sha256: Option<String>,
+    pub executable_sha256: Option<Text>,
     #[serde(default)]
-    pub argv: Vec<String>,
+    pub argv: Argv,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cwd: Option<String>,
+    pub cwd: Option<Text>,
     pub uid: u32,
     pub euid: u32,
     pub gid: u32,
     pub egid: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user: Option<String>,
+    pub user: Option<Text>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_time: Option<DateTime<Utc>>,
 }

@@ -77,11 +77,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         Some(BenchWhat::Churn(c)) => return crate::bench_soak_cmd::run_churn(c),
         None => {}
     }
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("saker: error: {}", saker_bench::BenchError::NotRoot);
-        std::process::exit(2);
-    }
+    require_root();
     let workloads = match args.workloads.is_empty() {
         true => Workload::ALL.to_vec(),
         false => args.workloads.iter().map(|n| Workload::parse(n.trim())).collect::<Result<_, _>>()?,
@@ -92,10 +88,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     };
     // Ctrl-C or SIGTERM: finish the current run's tear-down (auditd's rules
     // out, the kernel's audit state back), then stop.
-    let interrupted = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, Arc::clone(&interrupted)).context("installing signal handlers")?;
-    }
+    let interrupted = interrupt_flag()?;
     let opts = Options {
         exe: std::env::current_exe().context("finding the saker binary to re-execute")?,
         quick: args.quick,
@@ -122,4 +115,23 @@ pub fn run_child(args: ChildArgs) -> Result<()> {
         Child::Workload { name, iterations, path } => saker_bench::child_workload(&name, iterations, &path)?,
     }
     Ok(())
+}
+
+/// Every `saker bench` run that loads BPF or starts daemons: without root,
+/// say so and exit with code 2.
+pub(crate) fn require_root() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("saker: error: {}", saker_bench::BenchError::NotRoot);
+        std::process::exit(2);
+    }
+}
+
+/// Set on Ctrl-C or SIGTERM: the run stops the load and tears down.
+pub(crate) fn interrupt_flag() -> Result<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&flag)).context("installing signal handlers")?;
+    }
+    Ok(flag)
 }

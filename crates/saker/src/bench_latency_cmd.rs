@@ -8,8 +8,6 @@ use anyhow::{Context, Result};
 use saker_bench::BenchError;
 use saker_bench::latency::{self, FindingsApi, Options};
 use serde_json::Value;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 #[derive(Debug, clap::Args)]
@@ -35,16 +33,9 @@ pub struct LatencyArgs {
 }
 
 pub fn run(args: LatencyArgs) -> Result<()> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("saker: error: {}", BenchError::NotRoot);
-        std::process::exit(2);
-    }
+    crate::bench_cmd::require_root();
     // Ctrl-C or SIGTERM: stop firing, stop the agent and the server.
-    let interrupted = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, Arc::clone(&interrupted)).context("installing signal handlers")?;
-    }
+    let interrupted = crate::bench_cmd::interrupt_flag()?;
     let opts = Options {
         exe: std::env::current_exe().context("finding the saker binary to run as server and agent")?,
         quick: args.quick,

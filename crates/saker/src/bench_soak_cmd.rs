@@ -5,8 +5,6 @@
 //! `saker_bench::pressure` and `saker_bench::churn`.
 
 use anyhow::{Context, Result, bail};
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 #[derive(Debug, clap::Args)]
@@ -43,7 +41,7 @@ pub struct ChurnArgs {
 }
 
 pub fn run_pressure(args: PressureArgs) -> Result<()> {
-    require_root();
+    crate::bench_cmd::require_root();
     let seconds = args.seconds.unwrap_or(if args.quick { 5 } else { 60 });
     if seconds == 0 {
         bail!("--seconds must be at least 1");
@@ -52,7 +50,7 @@ pub fn run_pressure(args: PressureArgs) -> Result<()> {
         exe: std::env::current_exe().context("finding the saker binary to re-execute")?,
         duration: Duration::from_secs(seconds),
         budget: !args.no_budget,
-        interrupted: interrupt_flag()?,
+        interrupted: crate::bench_cmd::interrupt_flag()?,
     };
     let report = saker_bench::pressure::run(&opts)?;
     match args.json {
@@ -63,9 +61,9 @@ pub fn run_pressure(args: PressureArgs) -> Result<()> {
 }
 
 pub fn run_churn(args: ChurnArgs) -> Result<()> {
-    require_root();
+    crate::bench_cmd::require_root();
     let exe = std::env::current_exe().context("finding the saker binary to re-execute")?;
-    let mut opts = saker_bench::churn::ChurnOptions::sized(exe, args.quick, interrupt_flag()?);
+    let mut opts = saker_bench::churn::ChurnOptions::sized(exe, args.quick, crate::bench_cmd::interrupt_flag()?);
     opts.processes = args.processes.unwrap_or(opts.processes);
     opts.containers = args.containers.unwrap_or(opts.containers);
     let report = saker_bench::churn::run(&opts)?;
@@ -74,22 +72,4 @@ pub fn run_churn(args: ChurnArgs) -> Result<()> {
         false => print!("{}", report.markdown()),
     }
     Ok(())
-}
-
-/// Like `saker bench`: without root, say so and exit with code 2.
-fn require_root() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("saker: error: {}", saker_bench::BenchError::NotRoot);
-        std::process::exit(2);
-    }
-}
-
-/// Set on Ctrl-C or SIGTERM: the run stops the load and tears down.
-fn interrupt_flag() -> Result<Arc<AtomicBool>> {
-    let flag = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, Arc::clone(&flag)).context("installing signal handlers")?;
-    }
-    Ok(flag)
 }

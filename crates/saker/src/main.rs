@@ -1,23 +1,39 @@
 //! `saker`: a thin command-line layer over the workspace crates. Parses
 //! arguments, builds the parts, runs them, maps errors to exit codes.
 
-// mimalloc instead of glibc's malloc: the pipeline allocates and frees a
-// process snapshot per event, and glibc's allocator was over half of its
-// cycles (docs/performance.md, "Pipeline throughput": 0.36 → 0.67 M events/s
-// per core on the replay benchmark).
+// mimalloc instead of glibc's malloc: the pipeline allocates and frees each
+// event's strings at up to a million events a second, and glibc's allocator
+// was over half of its cycles (docs/performance.md, "Pipeline throughput").
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// mimalloc v2's `mi_option_purge_delay` (mimalloc.h; the -sys crate has no
-/// constant for it).
+/// mimalloc v2's option numbers (`mi_option_t` in its mimalloc.h; the -sys
+/// crate has no constants for them).
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+const MI_OPTION_ALLOW_THP: libmimalloc_sys::mi_option_t = 37;
 
-/// Return freed memory to the OS at once rather than after 10 ms: under an
-/// event storm the delayed pages made the agent's peak RSS ~40 % higher
-/// (78.8 → 55.4 MiB on `saker bench`'s open/close loop) for no measurable speed.
+/// Our settings for the allocator, unless `MIMALLOC_PURGE_DELAY` /
+/// `MIMALLOC_ALLOW_THP` in the environment say otherwise (mimalloc reads those
+/// before `main`; setting an option here would override them).
+/// - Return freed memory to the OS at once rather than after 10 ms: under an
+///   event storm the delayed pages made the agent's peak RSS ~40 % higher
+///   (78.8 → 55.4 MiB on `saker bench`'s open/close loop).
+/// - No transparent huge pages (mimalloc asks for them with `madvise`, which is
+///   what Debian's default THP mode `madvise` acts on): each purged 2 MiB
+///   region came back as a freshly zeroed huge page — `clear_page_erms` was
+///   ~9 % of the pipeline's cycles — and a huge page counts 2 MiB of RSS for a
+///   few live objects. Pipeline replay: ~0.95 → ~1.06 M events/s per core.
 fn tune_allocator() {
-    // SAFETY: sets a process-wide mimalloc option; no memory is involved.
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
+    let unset = |name: &str| std::env::var_os(name).is_none();
+    // SAFETY: sets process-wide mimalloc options; no memory is involved.
+    unsafe {
+        if unset("MIMALLOC_PURGE_DELAY") {
+            libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0);
+        }
+        if unset("MIMALLOC_ALLOW_THP") {
+            libmimalloc_sys::mi_option_set(MI_OPTION_ALLOW_THP, 0);
+        }
+    }
 }
 
 mod agent_cmd;

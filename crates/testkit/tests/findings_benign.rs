@@ -288,7 +288,7 @@ fn a_cron_job_is_not_a_finding() {
     assert!(!std::fs::read_to_string(&out_file).unwrap().is_empty());
     h.expect("cron running the job through `sh -c`", |e| {
         exec_of(e).is_some_and(|x| x.argv.get(2) == Some(&job))
-            && e.lineage.first().is_some_and(|p| p.pid == cron && p.name == "cron")
+            && e.lineage.first().is_some_and(|p| p.pid == cron && &*p.name == "cron")
     });
     assert_no_findings(h, "cron running a scheduled command", &[cron]);
 }
@@ -319,7 +319,7 @@ fn sudo_and_su_from_an_admin_shell_are_not_elevation_to_root() {
         }) && e.process.as_ref().is_some_and(|p| p.euid == 0)
     });
     let user_shell_pid = sudo.lineage.first().unwrap().pid;
-    assert_eq!(sudo.lineage.first().unwrap().name, "bash");
+    assert_eq!(&*sudo.lineage.first().unwrap().name, "bash");
     h.expect("su run from root's shell", |e| {
         exec_of(e).is_some_and(|x| x.argv.first().is_some_and(|a| a == "su")) && parent_is(e, root_shell)
     });

@@ -231,7 +231,7 @@ fn suspicious_tool_offensive_anywhere_dual_use_only_where_unusual() {
     let exec = h.expect("nmap run by bash", |e| {
         e.kind == Kind::ProcessExec && e.exec().is_some_and(|x| x.argv.first() == Some(&nmap))
     });
-    assert_eq!(exec.lineage.first().map(|p| p.name.as_str()), Some("bash"), "nmap's parent is the shell");
+    assert_eq!(exec.lineage.first().map(|p| &*p.name), Some("bash"), "nmap's parent is the shell");
     assert!(exec.container.is_none());
     let uuid = exec.process.as_ref().unwrap().uuid;
     h.expect("exit of nmap", |e| e.kind == Kind::ProcessExit && e.process.as_ref().is_some_and(|p| p.uuid == uuid));

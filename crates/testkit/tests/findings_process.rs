@@ -391,7 +391,7 @@ fn elevation_to_root_through_an_unusual_setuid_binary() {
         assert!(x.setuid, "{path} is set-user-id: {x:?}");
         assert_eq!(x.previous.unwrap().euid, NOBODY);
         assert_eq!(exec.process.as_ref().unwrap().euid, 0);
-        assert_eq!(exec.lineage.first().map(|p| p.name.as_str()), Some("bash"));
+        assert_eq!(exec.lineage.first().map(|p| &*p.name), Some("bash"));
     }
 }
 

@@ -25,8 +25,8 @@ fn exec_has_argv_path_cwd_and_lineage() {
     assert!(x.cwd.as_deref().is_some_and(|c| c.starts_with('/')));
     assert!(x.executable_inode > 0);
     let p = ev.process.as_ref().unwrap();
-    assert_eq!(p.argv, ["/bin/echo", "hello", "saker world"]);
-    assert_eq!(p.name, "echo");
+    assert_eq!(p.argv[..], ["/bin/echo", "hello", "saker world"]);
+    assert_eq!(&*p.name, "echo");
     assert_eq!(ev.result, Some(0));
     // Lineage: the trigger (with its argv), then this test binary, up to init.
     let parent = &ev.lineage[0];
@@ -152,7 +152,7 @@ fn executable_hash_reaches_exec_events() {
                 && e.lineage.first().is_some_and(|p| p.pid == t.pid)
         });
         if let Some(sha) = &ev.process.as_ref().unwrap().executable_sha256 {
-            assert_eq!(sha, &expected);
+            assert_eq!(&**sha, expected.as_str());
             return;
         }
         std::thread::sleep(std::time::Duration::from_millis(100));

@@ -198,7 +198,7 @@ pub(super) fn check_hash(ev: &Event, sha256: &str, cx: &mut RuleCtx<'_>, hits: &
     let path = ev
         .exec()
         .and_then(|x| x.executable.clone())
-        .or_else(|| ev.process.as_ref().and_then(|p| p.executable.clone()))
+        .or_else(|| ev.process.as_ref().and_then(|p| p.executable.as_deref().map(str::to_owned)))
         .unwrap_or_default();
     let hit = Hit::new(t, sha256.to_ascii_lowercase())
         .ctx("threatFilePath", path.clone())

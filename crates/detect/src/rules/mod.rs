@@ -127,7 +127,7 @@ pub(crate) fn executable_name(ev: &Event) -> &str {
     let exe = ev.exec().and_then(|x| x.executable.as_deref()).or_else(|| ev.process.as_ref()?.executable.as_deref());
     match exe {
         Some(e) => basename(e),
-        None => ev.process.as_ref().map_or("", |p| p.name.as_str()),
+        None => ev.process.as_ref().map_or("", |p| &*p.name),
     }
 }
 
@@ -148,12 +148,12 @@ pub(crate) fn argv(ev: &Event) -> &[String] {
 
 /// The parent process's program name (applets resolved).
 pub(crate) fn parent_name(ev: &Event) -> &str {
-    ev.lineage.first().map_or("", process_name)
+    ev.lineage.first().map_or("", |p| process_name(p))
 }
 
 /// A process record's program name (applets resolved).
 pub(crate) fn process_name(p: &saker_model::Process) -> &str {
-    tables::applet(p.executable.as_deref().map(basename).unwrap_or(p.name.as_str()), &p.argv).0
+    tables::applet(p.executable.as_deref().map(basename).unwrap_or(&p.name), &p.argv).0
 }
 
 /// Did the kernel report success (or no result at all)?

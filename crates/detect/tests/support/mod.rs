@@ -20,8 +20,8 @@ pub fn proc(pid: u32, exe: &str, argv: &[&str]) -> Process {
         parent_uuid: None,
         pid,
         ns_pid: pid,
-        name: exe.rsplit('/').next().unwrap_or(exe).chars().take(15).collect(),
-        executable: Some(exe.to_owned()),
+        name: exe.rsplit('/').next().unwrap_or(exe).chars().take(15).collect::<String>().into(),
+        executable: Some(exe.into()),
         argv: argv.iter().map(|s| s.to_string()).collect(),
         uid: 1000,
         euid: 1000,
@@ -37,8 +37,8 @@ pub fn event(kind: Kind, p: Process, payload: Payload) -> Event {
         kind,
         time: t0(),
         result: Some(0),
-        process: Some(p),
-        lineage: Vec::new(),
+        process: Some(Arc::new(p)),
+        lineage: Default::default(),
         container: None,
         ecs: None,
         kubernetes: None,
@@ -64,10 +64,10 @@ pub trait EventExt {
 impl EventExt for Event {
     fn parent(mut self, mut parent: Process) -> Self {
         if let Some(p) = &mut self.process {
-            p.parent_uuid = Some(parent.uuid);
+            Arc::make_mut(p).parent_uuid = Some(parent.uuid);
         }
         parent.parent_uuid = None;
-        self.lineage.insert(0, parent);
+        self.lineage = std::iter::once(Arc::new(parent)).chain(self.lineage.iter().cloned()).collect();
         self
     }
     fn in_container(mut self, id: &str) -> Self {
@@ -100,6 +100,7 @@ impl EventExt for Event {
     }
     fn root(mut self) -> Self {
         if let Some(p) = &mut self.process {
+            let p = Arc::make_mut(p);
             p.uid = 0;
             p.euid = 0;
         }

@@ -9,6 +9,7 @@
 //! - [`users`]: [`UserNames`], uid → user name from a passwd file.
 //! - [`clock`]: [`BootClock`], kernel boot-time ns → wall-clock UTC.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use uuid::Uuid;
 
@@ -25,7 +26,7 @@ mod tests;
 pub use clock::BootClock;
 pub use hash::{DEFAULT_MAX_HASH_SIZE, ExeHasher, ExeHint, FileKey, HashResult, HasherConfig, hash_file};
 pub use module_hash::ModuleHasher;
-pub use table::{DEFAULT_CAPACITY, ExecUpdate, ProcKey, ProcessEntry, ProcessTable};
+pub use table::{DEFAULT_CAPACITY, ExecUpdate, Image, ProcKey, ProcessEntry, ProcessTable};
 pub use users::UserNames;
 
 /// Namespace of every Saker process uuid (UUID v5). Fixed forever: changing it
@@ -35,7 +36,17 @@ pub const SAKER_NAMESPACE: Uuid = Uuid::from_u128(0x5a4b_e7c1_0d3f_4e62_9b8a_71c
 /// The stable identity of one process: the same for every observation of it
 /// on this boot (kernel event or `/proc`), different after pid reuse or reboot.
 pub fn process_uuid(boot_id: &str, pid: u32, start_ticks: u64) -> Uuid {
-    Uuid::new_v5(&SAKER_NAMESPACE, format!("{boot_id}/{pid}/{start_ticks}").as_bytes())
+    // The name is `{boot_id}/{pid}/{start_ticks}`, built on the stack: this
+    // runs for every new process.
+    let mut name = [0u8; 128];
+    let mut w = &mut name[..];
+    let fits = write!(w, "{boot_id}/{pid}/{start_ticks}").is_ok();
+    let len = 128 - w.len();
+    if fits {
+        Uuid::new_v5(&SAKER_NAMESPACE, &name[..len])
+    } else {
+        Uuid::new_v5(&SAKER_NAMESPACE, format!("{boot_id}/{pid}/{start_ticks}").as_bytes())
+    }
 }
 
 /// Everything that can go wrong in the process model.

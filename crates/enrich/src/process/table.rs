@@ -9,10 +9,11 @@
 use super::procfs::{self, ProcInfo};
 use super::{BootClock, ProcessError, UserNames, process_uuid};
 use lru::LruCache;
-use saker_model::{Creds, Process};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
+use saker_model::{Argv, Creds, Lineage, Process, Text};
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use uuid::Uuid;
 
 pub const DEFAULT_CAPACITY: usize = 32_768;
@@ -41,11 +42,10 @@ pub struct ProcessEntry {
     pub parent: Option<ProcKey>,
     pub parent_uuid: Option<Uuid>,
     pub ns_pid: u32,
-    pub name: String,
-    pub executable: Option<String>,
-    pub executable_sha256: Option<String>,
-    pub argv: Vec<String>,
-    pub cwd: Option<String>,
+    /// Shared with children until they exec: a fork copies no strings.
+    pub name: Arc<str>,
+    /// What it runs; shared with the parent after a fork until either execs.
+    pub image: Arc<Image>,
     pub creds: Creds,
     pub exited: bool,
 }
@@ -54,6 +54,15 @@ impl ProcessEntry {
     pub fn key(&self) -> ProcKey {
         ProcKey { pid: self.pid, start_ticks: self.start_ticks }
     }
+}
+
+/// The program a process runs, as its last exec (or `/proc`) gave it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Image {
+    pub executable: Option<Text>,
+    pub executable_sha256: Option<Text>,
+    pub argv: Argv,
+    pub cwd: Option<Text>,
 }
 
 /// The new image of a process after a successful execve.
@@ -69,9 +78,36 @@ pub struct ExecUpdate {
     pub ppid: u32,
 }
 
+/// One table slot: the entry and what events last got of it. Events share
+/// the snapshots (`Arc`), so an event costs reference counts, not copies of
+/// argv and paths; a snapshot is rebuilt only after the entry changes.
+struct Slot {
+    entry: ProcessEntry,
+    /// The entry as events carry it; `None` after a change.
+    process: Option<Arc<Process>>,
+    /// The lineage events last carried, valid while the table's
+    /// `generation` is the one stored with it, and the ancestors' keys (to
+    /// keep them recently used without walking the chain again).
+    lineage: Option<(u64, Lineage, Arc<[ProcKey]>)>,
+}
+
+impl Slot {
+    fn new(entry: ProcessEntry) -> Self {
+        Slot { entry, process: None, lineage: None }
+    }
+}
+
 pub struct ProcessTable {
-    entries: LruCache<ProcKey, ProcessEntry>,
-    current: HashMap<u32, u64>,
+    entries: LruCache<ProcKey, Slot>,
+    /// Bumped whenever an entry changes in a way events see, or one is
+    /// evicted: any cached lineage older than this is rebuilt. Inserting a
+    /// new entry changes no existing lineage and bumps nothing.
+    generation: u64,
+    scratch_keys: Vec<ProcKey>,
+    scratch_lineage: Vec<Arc<Process>>,
+    /// pid → start of its newest process. Keys are kernel-assigned pids,
+    /// so a fast non-keyed hash is safe here.
+    current: FxHashMap<u32, u64>,
     evictions: u64,
     boot_id: String,
     ns_per_tick: u64,
@@ -96,7 +132,10 @@ impl ProcessTable {
         let cap = NonZeroUsize::new(cap).ok_or(ProcessError::ZeroCapacity)?;
         Ok(ProcessTable {
             entries: LruCache::new(cap),
-            current: HashMap::new(),
+            generation: 0,
+            scratch_keys: Vec::new(),
+            scratch_lineage: Vec::new(),
+            current: FxHashMap::default(),
             evictions: 0,
             boot_id,
             ns_per_tick: 1_000_000_000 / clock_ticks_per_sec(),
@@ -177,7 +216,7 @@ impl ProcessTable {
         }
         // readdir order is not parent-first: link parents once all are in.
         for key in &seeded {
-            let Some(ppid) = self.entries.peek(key).map(|e| e.ppid) else { continue };
+            let Some(ppid) = self.entries.peek(key).map(|s| s.entry.ppid) else { continue };
             let parent = self.older_current(ppid, key.start_ticks);
             self.set_parent(key, parent);
         }
@@ -195,28 +234,31 @@ impl ProcessTable {
     ) -> Uuid {
         let pkey = self.resolve(parent_pid, parent_start_ns);
         let ckey = self.exact_key(child_pid, child_start_ns);
-        let parent = self.entries.peek(&pkey).cloned();
         let parent_uuid = self.uuid(pkey);
         // The child may have been seen first (its events can overtake the
         // fork record): keep what it already has, fill what it lacks.
-        if let Some(c) = self.entries.get_mut(&ckey) {
+        if self.entries.contains(&ckey) {
+            let parent_image = self.entries.peek(&pkey).map(|s| s.entry.image.clone());
+            let Some(c) = self.changed(&ckey) else { return parent_uuid };
             if c.parent.is_none() {
                 c.ppid = parent_pid;
                 c.parent = Some(pkey);
                 c.parent_uuid = Some(parent_uuid);
             }
-            if let Some(p) = parent {
-                c.executable = c.executable.take().or(p.executable);
-                c.executable_sha256 = c.executable_sha256.take().or(p.executable_sha256);
-                c.cwd = c.cwd.take().or(p.cwd);
-                if c.argv.is_empty() {
-                    c.argv = p.argv;
+            if let Some(p) = parent_image {
+                let img = Arc::make_mut(&mut c.image);
+                img.executable = img.executable.take().or_else(|| p.executable.clone());
+                img.executable_sha256 = img.executable_sha256.take().or_else(|| p.executable_sha256.clone());
+                img.cwd = img.cwd.take().or_else(|| p.cwd.clone());
+                if img.argv.is_empty() {
+                    img.argv = p.argv.clone();
                 }
             }
             return c.uuid;
         }
-        let mut child = match parent {
-            Some(p) => ProcessEntry { exited: false, ..p },
+        // Cloning the parent's entry shares its image: no strings copied.
+        let mut child = match self.entries.peek(&pkey) {
+            Some(p) => ProcessEntry { exited: false, ..p.entry.clone() },
             None => self.bare_entry(ckey, child_start_ns, parent_pid),
         };
         child.uuid = self.uuid(ckey);
@@ -239,12 +281,14 @@ impl ProcessTable {
             let e = self.bare_entry(key, start_ns, update.ppid);
             self.insert(e);
         }
-        if let Some(e) = self.entries.get_mut(&key) {
-            e.name = update.name;
-            e.executable = update.executable;
-            e.executable_sha256 = None;
-            e.argv = update.argv;
-            e.cwd = update.cwd;
+        if let Some(e) = self.changed(&key) {
+            e.name = update.name.into();
+            e.image = Arc::new(Image {
+                executable: update.executable.map(Text::from),
+                executable_sha256: None,
+                argv: update.argv.into(),
+                cwd: update.cwd.map(Text::from),
+            });
             e.creds = update.creds;
             e.ns_pid = update.ns_pid;
         }
@@ -254,8 +298,8 @@ impl ProcessTable {
     /// through it, and the LRU bounds what exited entries cost.
     pub fn on_exit(&mut self, pid: u32, start_ns: u64) {
         let key = self.resolve(pid, start_ns);
-        if let Some(e) = self.entries.peek_mut(&key) {
-            e.exited = true;
+        if let Some(s) = self.entries.peek_mut(&key) {
+            s.entry.exited = true; // not part of what events carry
         }
     }
 
@@ -269,10 +313,16 @@ impl ProcessTable {
             return;
         }
         let key = self.resolve(pid, start_ns);
-        if let Some(e) = self.entries.get_mut(&key) {
-            e.creds = creds;
-            if e.name.is_empty() {
-                e.name = comm.to_owned();
+        if let Some(s) = self.entries.get_mut(&key) {
+            // The hot path: nearly every event of a known process. Only a
+            // real change costs its snapshot.
+            if (s.entry.creds != creds || s.entry.name.is_empty())
+                && let Some(e) = self.changed(&key)
+            {
+                e.creds = creds;
+                if e.name.is_empty() {
+                    e.name = comm.into();
+                }
             }
             return;
         }
@@ -297,7 +347,7 @@ impl ProcessTable {
             e.ns_pid = ns_pid;
         }
         if e.name.is_empty() {
-            e.name = comm.to_owned();
+            e.name = comm.into();
         }
         self.insert(e);
     }
@@ -305,47 +355,104 @@ impl ProcessTable {
     /// Attach a finished executable hash, if the process is still the same.
     pub fn set_hash(&mut self, pid: u32, start_ns: u64, sha256: String) {
         let key = self.resolve(pid, start_ns);
-        if let Some(e) = self.entries.peek_mut(&key) {
-            e.executable_sha256 = Some(sha256);
+        if let Some(e) = self.changed_peek(&key) {
+            Arc::make_mut(&mut e.image).executable_sha256 = Some(sha256.into());
         }
     }
 
     /// The newest process with this pid.
     pub fn get(&self, pid: u32) -> Option<&ProcessEntry> {
         let ticks = self.current.get(&pid)?;
-        self.entries.peek(&ProcKey { pid, start_ticks: *ticks })
+        self.entries.peek(&ProcKey { pid, start_ticks: *ticks }).map(|s| &s.entry)
     }
 
     /// The process with this pid and start time (boot ns).
     pub fn get_at(&self, pid: u32, start_ns: u64) -> Option<&ProcessEntry> {
-        self.entries.peek(&self.exact_key(pid, start_ns))
+        self.entries.peek(&self.exact_key(pid, start_ns)).map(|s| &s.entry)
     }
 
     /// The newest process with this pid and its ancestors (parent first, up
     /// to pid 1 or the first unknown one). Marks them all recently used: the
     /// ancestors of active processes are what the LRU should keep.
-    pub fn snapshot(&mut self, pid: u32) -> Option<(Process, Vec<Process>)> {
+    ///
+    /// Both are shared snapshots: while nothing in the chain changes, every
+    /// call returns the same `Arc`s.
+    pub fn snapshot(&mut self, pid: u32) -> Option<(Arc<Process>, Lineage)> {
         let key = ProcKey { pid, start_ticks: *self.current.get(&pid)? };
-        let e = self.entries.get(&key)?;
-        let process = to_model(e, &mut self.users, &self.clock);
-        let mut next = e.parent;
-        let mut seen = vec![key];
-        let mut lineage = Vec::new();
+        let process = self.process_of(&key)?;
+        let generation = self.generation;
+        let cached = self.entries.peek(&key).and_then(|s| match &s.lineage {
+            Some((g, lineage, keys)) if *g == generation => Some((lineage.clone(), keys.clone())),
+            _ => None,
+        });
+        if let Some((lineage, keys)) = cached {
+            for k in keys.iter() {
+                self.entries.promote(k);
+            }
+            return Some((process, lineage));
+        }
+        let (lineage, keys) = self.build_lineage(key);
+        if let Some(s) = self.entries.peek_mut(&key) {
+            s.lineage = Some((generation, lineage.clone(), keys));
+        }
+        Some((process, lineage))
+    }
+
+    /// The shared snapshot of one entry, built if it changed since the last
+    /// one; marks the entry recently used.
+    fn process_of(&mut self, key: &ProcKey) -> Option<Arc<Process>> {
+        let slot = self.entries.get_mut(key)?;
+        if let Some(p) = &slot.process {
+            return Some(p.clone());
+        }
+        let p = Arc::new(to_model(&slot.entry, &mut self.users, &self.clock));
+        slot.process = Some(p.clone());
+        Some(p)
+    }
+
+    fn build_lineage(&mut self, key: ProcKey) -> (Lineage, Arc<[ProcKey]>) {
+        // Collected in reused buffers, then copied once into their shared
+        // slices: no temporary vector per rebuild.
+        let mut keys = std::mem::take(&mut self.scratch_keys);
+        let mut lineage = std::mem::take(&mut self.scratch_lineage);
+        let mut next = self.entries.peek(&key).and_then(|s| s.entry.parent);
         while let Some(pk) = next {
             // A parent chain can only loop through corrupted input, but an
             // infinite loop on the event path is not an option.
-            if lineage.len() >= MAX_LINEAGE || seen.contains(&pk) {
+            if lineage.len() >= MAX_LINEAGE || pk == key || keys.contains(&pk) {
                 break;
             }
-            let Some(pe) = self.entries.get(&pk) else { break };
-            lineage.push(to_model(pe, &mut self.users, &self.clock));
-            seen.push(pk);
-            if pe.pid == 1 {
+            let Some(p) = self.process_of(&pk) else { break };
+            lineage.push(p);
+            keys.push(pk);
+            if pk.pid == 1 {
                 break;
             }
-            next = pe.parent;
+            next = self.entries.peek(&pk).and_then(|s| s.entry.parent);
         }
-        Some((process, lineage))
+        let built = (Lineage::from(&lineage[..]), Arc::from(&keys[..]));
+        lineage.clear();
+        keys.clear();
+        self.scratch_lineage = lineage;
+        self.scratch_keys = keys;
+        built
+    }
+
+    /// An entry about to change in a way events see: drop its snapshot and
+    /// invalidate every cached lineage. Marks it recently used.
+    fn changed(&mut self, key: &ProcKey) -> Option<&mut ProcessEntry> {
+        let slot = self.entries.get_mut(key)?;
+        slot.process = None;
+        self.generation += 1;
+        Some(&mut slot.entry)
+    }
+
+    /// [`Self::changed`] without marking it recently used.
+    fn changed_peek(&mut self, key: &ProcKey) -> Option<&mut ProcessEntry> {
+        let slot = self.entries.peek_mut(key)?;
+        slot.process = None;
+        self.generation += 1;
+        Some(&mut slot.entry)
     }
 
     fn uuid(&self, key: ProcKey) -> Uuid {
@@ -375,7 +482,7 @@ impl ProcessTable {
 
     fn set_parent(&mut self, key: &ProcKey, parent: Option<ProcKey>) {
         let parent_uuid = parent.map(|p| self.uuid(p));
-        if let Some(e) = self.entries.peek_mut(key) {
+        if let Some(e) = self.changed_peek(key) {
             e.parent = parent;
             e.parent_uuid = parent_uuid;
         }
@@ -393,11 +500,8 @@ impl ProcessTable {
             parent,
             parent_uuid: parent.map(|p| self.uuid(p)),
             ns_pid: key.pid,
-            name: String::new(),
-            executable: None,
-            executable_sha256: None,
-            argv: Vec::new(),
-            cwd: None,
+            name: Arc::from(""),
+            image: Arc::default(),
             creds: Creds::default(),
             exited: false,
         }
@@ -408,10 +512,13 @@ impl ProcessTable {
         let start_ns = i.start_ticks.saturating_mul(self.ns_per_tick);
         ProcessEntry {
             ns_pid: i.ns_pid,
-            name: i.comm,
-            executable: i.exe,
-            argv: i.argv,
-            cwd: i.cwd,
+            name: i.comm.into(),
+            image: Arc::new(Image {
+                executable: i.exe.map(Text::from),
+                executable_sha256: None,
+                argv: i.argv.into(),
+                cwd: i.cwd.map(Text::from),
+            }),
             creds: i.creds,
             ..self.bare_entry(key, start_ns, i.ppid)
         }
@@ -442,9 +549,12 @@ impl ProcessTable {
         }
         // push returns the displaced pair: the same key means replaced, any
         // other key means the LRU evicted it.
-        if let Some((old, _)) = self.entries.push(key, e)
-            && old != key
-        {
+        if let Some((old, _)) = self.entries.push(key, Slot::new(e)) {
+            // Replaced or evicted: either way a cached lineage may name it.
+            self.generation += 1;
+            if old == key {
+                return;
+            }
             self.evictions += 1;
             if self.current.get(&old.pid) == Some(&old.start_ticks) {
                 self.current.remove(&old.pid);
@@ -460,15 +570,15 @@ fn to_model(e: &ProcessEntry, users: &mut UserNames, clock: &BootClock) -> Proce
         pid: e.pid,
         ns_pid: e.ns_pid,
         name: e.name.clone(),
-        executable: e.executable.clone(),
-        executable_sha256: e.executable_sha256.clone(),
-        argv: e.argv.clone(),
-        cwd: e.cwd.clone(),
+        executable: e.image.executable.clone(),
+        executable_sha256: e.image.executable_sha256.clone(),
+        argv: e.image.argv.clone(),
+        cwd: e.image.cwd.clone(),
         uid: e.creds.uid,
         euid: e.creds.euid,
         gid: e.creds.gid,
         egid: e.creds.egid,
-        user: users.name(e.creds.uid).map(str::to_owned),
+        user: users.name(e.creds.uid).cloned(),
         start_time: (e.start_ns != 0).then(|| clock.to_utc(e.start_ns)),
     }
 }

@@ -5,6 +5,7 @@ use super::*;
 use saker_model::Creds;
 use std::fs;
 use std::path::Path;
+use std::sync::Arc;
 
 const BOOT: &str = "0b5e1d5c-1111-4222-8333-944455556666";
 
@@ -100,16 +101,16 @@ fn seeds_from_fake_proc() {
     assert_eq!(t.seed_from_proc(dir.path()).unwrap(), 5);
 
     let p = t.get(200).unwrap();
-    assert_eq!(p.name, "my (odd) name");
-    assert_eq!(p.executable.as_deref(), Some("/usr/bin/python3"));
-    assert_eq!(p.argv, vec!["python3", "-c", "print(1)"]);
-    assert_eq!(p.cwd.as_deref(), Some("/srv"));
+    assert_eq!(&*p.name, "my (odd) name");
+    assert_eq!(p.image.executable.as_deref(), Some("/usr/bin/python3"));
+    assert_eq!(p.image.argv[..], ["python3", "-c", "print(1)"]);
+    assert_eq!(p.image.cwd.as_deref(), Some("/srv"));
     assert_eq!(p.creds, Creds { uid: 1000, euid: 1001, gid: 1001, egid: 1002 });
     assert_eq!(p.ns_pid, 7);
     assert_eq!(p.uuid, process_uuid(BOOT, 200, 60));
 
     let k = t.get(2).unwrap();
-    assert_eq!((k.executable.as_ref(), k.argv.len(), k.parent), (None, 0, None));
+    assert_eq!((k.image.executable.as_ref(), k.image.argv.len(), k.parent), (None, 0, None));
     // No NSpid line: the host pid.
     assert_eq!(t.get(100).unwrap().ns_pid, 100);
     assert!(t.get(400).is_none());
@@ -118,7 +119,7 @@ fn seeds_from_fake_proc() {
     assert_eq!(proc200.parent_uuid, Some(process_uuid(BOOT, 100, 50)));
     let pids: Vec<u32> = lineage.iter().map(|p| p.pid).collect();
     assert_eq!(pids, vec![100, 1]);
-    assert_eq!(lineage[0].argv, vec!["x"]);
+    assert_eq!(lineage[0].argv[..], ["x"]);
 
     // Missing parent: ppid remembered, no parent link, empty lineage.
     let orphan = t.get(300).unwrap();
@@ -139,8 +140,8 @@ fn seeds_from_real_proc() {
     assert!(n >= 1);
     let me = t.get(std::process::id()).expect("own process seeded");
     let argv: Vec<String> = std::env::args().collect();
-    assert_eq!(me.argv, argv);
-    assert!(me.executable.is_some());
+    assert_eq!(me.image.argv[..], argv[..]);
+    assert!(me.image.executable.is_some());
     assert_eq!(me.creds.euid, unsafe { libc::geteuid() });
     let (p, _) = t.snapshot(std::process::id()).unwrap();
     // Started within the last day, by the wall clock.
@@ -172,8 +173,14 @@ fn fork_exec_exit_and_lineage() {
     let c = t.get(20).unwrap();
     assert_eq!(c.uuid, child);
     assert_eq!(c.parent_uuid, Some(bash.uuid));
-    assert_eq!((c.executable.as_deref(), c.cwd.as_deref(), c.ns_pid), (Some("/bin/bash"), Some("/home/a"), 3));
-    assert_eq!((c.argv.clone(), c.creds, c.executable_sha256.as_deref()), (bash.argv.clone(), bash.creds, Some("aa")));
+    assert_eq!(
+        (c.image.executable.as_deref(), c.image.cwd.as_deref(), c.ns_pid),
+        (Some("/bin/bash"), Some("/home/a"), 3)
+    );
+    assert_eq!(
+        (c.image.argv.clone(), c.creds, c.image.executable_sha256.as_deref()),
+        (bash.image.argv.clone(), bash.creds, Some("aa"))
+    );
 
     t.on_exec(
         20,
@@ -190,8 +197,8 @@ fn fork_exec_exit_and_lineage() {
     );
     let c = t.get(20).unwrap();
     assert_eq!((c.uuid, c.parent_uuid), (child, Some(bash.uuid)));
-    assert_eq!((c.name.as_str(), c.argv.len(), c.creds.uid), ("curl", 2, 0));
-    assert_eq!(c.executable_sha256, None, "new image, old hash dropped");
+    assert_eq!((&*c.name, c.image.argv.len(), c.creds.uid), ("curl", 2, 0));
+    assert_eq!(c.image.executable_sha256, None, "new image, old hash dropped");
 
     // Parent exits; the child is reparented to init, lineage keeps bash.
     t.on_exit(10, 1_000_000_000);
@@ -201,7 +208,7 @@ fn fork_exec_exit_and_lineage() {
     assert_eq!(p.executable.as_deref(), Some("/usr/bin/curl"));
     assert_eq!(p.start_time, Some(t.clock().to_utc(2_000_000_000)));
     assert_eq!(lineage.len(), 1);
-    assert_eq!((lineage[0].uuid, lineage[0].argv.clone()), (bash.uuid, vec!["bash".to_owned()]));
+    assert_eq!((lineage[0].uuid, lineage[0].argv.to_vec()), (bash.uuid, vec!["bash".to_owned()]));
 }
 
 #[test]
@@ -222,7 +229,7 @@ fn child_seen_before_fork_record() {
     t.observe(11, 2_000_000_000, 10, 11, "sh", creds(0));
     let first = t.get(11).unwrap().uuid;
     assert_eq!(t.on_fork(10, 1_000_000_000, 11, 2_000_000_000, 11), first);
-    assert_eq!(t.get(11).unwrap().executable.as_deref(), Some("/bin/sh"));
+    assert_eq!(t.get(11).unwrap().image.executable.as_deref(), Some("/bin/sh"));
     assert_eq!(t.len(), 2);
 }
 
@@ -251,7 +258,7 @@ fn pid_reuse_is_a_new_process() {
     let new = t.get(42).unwrap();
     assert_ne!(old.uuid, new.uuid);
     assert!(old.exited && !new.exited);
-    assert_eq!(new.name, "new");
+    assert_eq!(&*new.name, "new");
     // Same pid, start within one tick: the same process.
     assert_eq!(t.uuid_for(42, 9_000_000_000 + t.ns_per_tick() - 1), new.uuid);
     // Unknown start: the newest process with the pid.
@@ -296,16 +303,16 @@ fn observe_fills_from_proc_once() {
     t.observe(1, tick, 0, 1, "init", creds(0));
     t.observe(77, 90 * tick, 1, 77, "worker-thread", creds(6));
     let e = t.get(77).unwrap();
-    assert_eq!((e.name.as_str(), e.argv.len(), e.creds.uid), ("late", 2, 6));
+    assert_eq!((&*e.name, e.image.argv.len(), e.creds.uid), ("late", 2, 6));
     assert_eq!(e.parent_uuid, Some(t.uuid_for(1, tick)));
     // A hit does not read /proc again: a changed cmdline is not picked up.
     fs::write(dir.path().join("77/cmdline"), b"changed\0").unwrap();
     t.observe(77, 90 * tick, 1, 77, "other", creds(7));
-    assert_eq!((t.get(77).unwrap().argv.len(), t.get(77).unwrap().creds.uid), (2, 7));
+    assert_eq!((t.get(77).unwrap().image.argv.len(), t.get(77).unwrap().creds.uid), (2, 7));
     // A /proc entry with another start time is a different process: not used.
     t.observe(77, 200 * tick, 1, 77, "reused", creds(0));
     let e = t.get(77).unwrap();
-    assert_eq!((e.name.as_str(), e.executable.as_ref()), ("reused", None));
+    assert_eq!((&*e.name, e.image.executable.as_ref()), ("reused", None));
 }
 
 #[test]
@@ -378,13 +385,74 @@ fn without_procfs_knows_only_what_events_say() {
     // With /proc, a process first seen late is filled from it...
     let mut t = table(16).with_proc_root(tree.path());
     t.observe(200, 0, 100, 0, "x", Creds::default());
-    assert_eq!(t.get(200).and_then(|e| e.executable.clone()).as_deref(), Some("/usr/bin/python3"));
+    assert_eq!(t.get(200).and_then(|e| e.image.executable.clone()).as_deref(), Some("/usr/bin/python3"));
     assert!(t.get(100).is_some(), "ancestors filled from /proc");
     // ...without, it is what the event says and nothing more (a replayed
     // recording's pids name other processes on this host).
     let mut t = table(16).with_proc_root(tree.path()).without_procfs();
     t.observe(200, 0, 100, 0, "x", Creds::default());
     let e = t.get(200).unwrap();
-    assert_eq!((e.executable.as_deref(), e.name.as_str()), (None, "x"));
+    assert_eq!((e.image.executable.as_deref(), &*e.name), (None, "x"));
     assert!(t.get(100).is_none(), "no ancestor read from /proc");
+}
+
+fn exec(t: &mut ProcessTable, pid: u32, start_ns: u64, exe: &str, uid: u32) {
+    let update = ExecUpdate {
+        name: exe.rsplit('/').next().unwrap_or(exe).into(),
+        executable: Some(exe.into()),
+        argv: vec![exe.into()],
+        cwd: Some("/".into()),
+        creds: creds(uid),
+        ns_pid: pid,
+        ppid: 1,
+    };
+    t.on_exec(pid, start_ns, update);
+}
+
+#[test]
+fn snapshots_are_shared_until_something_in_the_chain_changes() {
+    let mut t = table(100);
+    exec(&mut t, 10, 1_000_000_000, "/bin/bash", 1000);
+    t.on_fork(10, 1_000_000_000, 20, 2_000_000_000, 20);
+    exec(&mut t, 20, 2_000_000_000, "/usr/bin/make", 1000);
+
+    // Unchanged: the very same snapshots, events share them.
+    let (p1, l1) = t.snapshot(20).unwrap();
+    t.observe(20, 2_000_000_000, 10, 20, "make", creds(1000));
+    let (p2, l2) = t.snapshot(20).unwrap();
+    assert!(Arc::ptr_eq(&p1, &p2) && Arc::ptr_eq(&l1, &l2));
+    assert_eq!(l1[0].executable.as_deref(), Some("/bin/bash"));
+
+    // The process's own creds change: a new process snapshot.
+    t.observe(20, 2_000_000_000, 10, 20, "make", creds(0));
+    let (p3, _) = t.snapshot(20).unwrap();
+    assert!(!Arc::ptr_eq(&p2, &p3));
+    assert_eq!((p2.uid, p3.uid), (1000, 0), "an event already out keeps what was true then");
+
+    // The parent execs: the child's lineage follows, its own entry does not change.
+    exec(&mut t, 10, 1_000_000_000, "/usr/bin/zsh", 1000);
+    let (p4, l4) = t.snapshot(20).unwrap();
+    assert!(Arc::ptr_eq(&p3, &p4));
+    assert_eq!(l4[0].executable.as_deref(), Some("/usr/bin/zsh"));
+    assert_eq!(l1[0].executable.as_deref(), Some("/bin/bash"));
+
+    // A hash arriving for the parent reaches the child's lineage too.
+    t.set_hash(10, 1_000_000_000, "bb".into());
+    let (_, l5) = t.snapshot(20).unwrap();
+    assert_eq!(l5[0].executable_sha256.as_deref(), Some("bb"));
+}
+
+#[test]
+fn a_forked_child_shares_its_parents_image_until_it_execs() {
+    let mut t = table(100);
+    exec(&mut t, 10, 1_000_000_000, "/bin/bash", 1000);
+    t.on_fork(10, 1_000_000_000, 20, 2_000_000_000, 20);
+    assert!(Arc::ptr_eq(&t.get(10).unwrap().image, &t.get(20).unwrap().image));
+    // A hash for the child alone does not change the parent's image.
+    t.set_hash(20, 2_000_000_000, "cc".into());
+    assert_eq!(t.get(10).unwrap().image.executable_sha256, None);
+    assert_eq!(t.get(20).unwrap().image.executable_sha256.as_deref(), Some("cc"));
+    exec(&mut t, 20, 2_000_000_000, "/bin/true", 1000);
+    assert_eq!(t.get(10).unwrap().image.executable.as_deref(), Some("/bin/bash"));
+    assert_eq!(t.get(20).unwrap().image.executable.as_deref(), Some("/bin/true"));
 }

@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How often a miss may trigger a re-read: users are added rarely, and
@@ -19,7 +20,8 @@ const MAX_USERS: usize = 65_536;
 pub struct UserNames {
     path: PathBuf,
     reload_every: Duration,
-    names: HashMap<u32, String>,
+    /// Shared: every process snapshot of a user carries the same name.
+    names: HashMap<u32, Arc<str>>,
     loaded_at: Option<Instant>,
 }
 
@@ -34,11 +36,11 @@ impl UserNames {
     }
 
     /// The name of `uid`; re-reads the file on a miss at most once per interval.
-    pub fn name(&mut self, uid: u32) -> Option<&str> {
+    pub fn name(&mut self, uid: u32) -> Option<&Arc<str>> {
         if !self.names.contains_key(&uid) && self.loaded_at.is_none_or(|t| t.elapsed() >= self.reload_every) {
             self.reload();
         }
-        self.names.get(&uid).map(String::as_str)
+        self.names.get(&uid)
     }
 
     fn reload(&mut self) {
@@ -54,7 +56,7 @@ impl UserNames {
 
 /// Parse passwd lines `name:password:uid:gid:gecos:home:shell`. The first
 /// line for a uid wins, as with getpwuid. Malformed lines are skipped.
-pub(crate) fn parse_passwd(text: &str) -> HashMap<u32, String> {
+pub(crate) fn parse_passwd(text: &str) -> HashMap<u32, Arc<str>> {
     let mut out = HashMap::new();
     for line in text.lines() {
         if out.len() >= MAX_USERS {
@@ -71,7 +73,7 @@ pub(crate) fn parse_passwd(text: &str) -> HashMap<u32, String> {
             continue;
         }
         if let Ok(uid) = uid.parse::<u32>() {
-            out.entry(uid).or_insert_with(|| name.to_owned());
+            out.entry(uid).or_insert_with(|| name.into());
         }
     }
     out
@@ -86,8 +88,8 @@ mod tests {
         let t = "# comment\nroot:x:0:0:root:/root:/bin/bash\n\nbroken line\ndaemon:x:1:1::/:/sbin/nologin\n\
                  toor:x:0:0::/root:/bin/sh\n+nis::::::\nbad:x:notanumber:1::/:\n";
         let m = parse_passwd(t);
-        assert_eq!(m.get(&0).map(String::as_str), Some("root"));
-        assert_eq!(m.get(&1).map(String::as_str), Some("daemon"));
+        assert_eq!(m.get(&0).map(|n| &**n), Some("root"));
+        assert_eq!(m.get(&1).map(|n| &**n), Some("daemon"));
         assert_eq!(m.len(), 2);
     }
 
@@ -97,15 +99,15 @@ mod tests {
         let p = dir.path().join("passwd");
         std::fs::write(&p, "root:x:0:0::/root:/bin/sh\n").unwrap();
         let mut u = UserNames::with_reload_interval(&p, Duration::from_secs(3600));
-        assert_eq!(u.name(0), Some("root"));
+        assert_eq!(u.name(0).map(|n| &**n), Some("root"));
         std::fs::write(&p, "root:x:0:0::/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n").unwrap();
         // Within the interval a miss does not re-read.
-        assert_eq!(u.name(1000), None);
+        assert_eq!(u.name(1000).map(|n| &**n), None);
 
         let mut u = UserNames::with_reload_interval(&p, Duration::ZERO);
-        assert_eq!(u.name(0), Some("root"));
+        assert_eq!(u.name(0).map(|n| &**n), Some("root"));
         std::fs::write(&p, "root:x:0:0::/root:/bin/sh\nbob:x:1001:1001::/:/bin/sh\n").unwrap();
-        assert_eq!(u.name(1001), Some("bob"));
+        assert_eq!(u.name(1001).map(|n| &**n), Some("bob"));
     }
 
     #[test]
