@@ -300,6 +300,12 @@ impl ProcessTable {
         let key = self.resolve(pid, start_ns);
         if let Some(s) = self.entries.peek_mut(&key) {
             s.entry.exited = true; // not part of what events carry
+            // It acts no more: keep what its children's lineage needs (the
+            // entry, and the snapshot only while a lineage shares it), not
+            // what its own events needed. Thousands of exited processes
+            // wait here for the LRU.
+            s.process = None;
+            s.lineage = None;
         }
     }
 

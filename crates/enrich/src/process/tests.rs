@@ -456,3 +456,16 @@ fn a_forked_child_shares_its_parents_image_until_it_execs() {
     assert_eq!(t.get(10).unwrap().image.executable.as_deref(), Some("/bin/bash"));
     assert_eq!(t.get(20).unwrap().image.executable.as_deref(), Some("/bin/true"));
 }
+
+#[test]
+fn an_exited_process_keeps_no_snapshots_of_its_own() {
+    let mut t = table(100);
+    exec(&mut t, 10, 1_000_000_000, "/bin/bash", 1000);
+    t.on_fork(10, 1_000_000_000, 20, 2_000_000_000, 20);
+    let (p, _) = t.snapshot(20).unwrap();
+    t.on_exit(20, 2_000_000_000);
+    assert_eq!(Arc::strong_count(&p), 1, "the table let go of the exited process's snapshot");
+    // Its events still in flight are enriched as before.
+    let (again, lineage) = t.snapshot(20).unwrap();
+    assert_eq!((again.pid, lineage[0].pid), (20, 10));
+}
