@@ -104,6 +104,8 @@ pub fn run(args: ServerArgs) -> Result<()> {
 async fn serve(cfg: ServerConfig) -> Result<()> {
     let running = saker_server::start(cfg).await.context("starting the server")?;
     println!("Saker server: console and API at {}", running.http_url);
+    // The bound address (a `:0` listen resolved): what agents' `[server] url` names.
+    println!("Saker server: agents connect to https://{} (gRPC over TLS)", running.grpc_addr);
     wait_for_signal().await;
     running.shutdown().await;
     Ok(())

@@ -54,19 +54,19 @@ impl Stack {
         let token_file = dir.path().join("agent.token");
         write(&token_file, &agent_token)?;
 
-        let grpc_port = free_port()?;
         let mut stack = Stack { dir, server: None, agent: None, api_url: String::new(), api_token };
         let server = Command::new(exe)
             .args(["server", "--data-dir", &data_dir, "--listen", "127.0.0.1:0"])
-            .args(["--grpc-listen", &format!("127.0.0.1:{grpc_port}")])
+            .args(["--grpc-listen", "127.0.0.1:0"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log_file(&stack.log_path("server"))?)
             .spawn()
             .map_err(|e| BenchError::io(format!("starting {} server", exe.display()), e))?;
         let stdout = stack.server.insert(server).stdout.take();
-        stack.api_url = stack.await_url(stdout)?;
-        tracing::info!(api = %stack.api_url, grpc_port, "server up");
+        let (api_url, grpc_url) = stack.await_addresses(stdout)?;
+        stack.api_url = api_url;
+        tracing::info!(api = %stack.api_url, grpc = %grpc_url, "server up");
 
         let config = stack.dir.path().join("agent.toml");
         let cert = server_dir.join("tls").join("server.crt");
@@ -75,7 +75,7 @@ impl Stack {
             &format!(
                 "# saker bench latency: the agent's default configuration, reporting to the bench's server.\n\
                  [server]\nurl = {}\ntoken_file = {}\nca_cert = {}\ndata_dir = {}\n",
-                toml_str(&format!("https://127.0.0.1:{grpc_port}"))?,
+                toml_str(&grpc_url)?,
                 toml_str(&token_file.display().to_string())?,
                 toml_str(&cert.display().to_string())?,
                 toml_str(&stack.dir.path().join("agent").display().to_string())?,
@@ -98,24 +98,37 @@ impl Stack {
         self.dir.path().join(format!("{who}.log"))
     }
 
-    /// The server prints `… console and API at <url>` once it listens.
-    fn await_url(&mut self, stdout: Option<std::process::ChildStdout>) -> Result<String, BenchError> {
+    /// The server prints `… console and API at <url>` and `… agents connect
+    /// to <url> (…)` once it listens (both bound with port 0: no race for a
+    /// port).
+    fn await_addresses(&mut self, stdout: Option<std::process::ChildStdout>) -> Result<(String, String), BenchError> {
         let Some(stdout) = stdout else { return Err(BenchError::Server("no stdout to read".into())) };
         let (tx, rx) = std::sync::mpsc::channel();
         // Reads to the end, so the server never writes into a closed pipe.
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(url) = line.split(" at ").nth(1) {
-                    let _ = tx.send(url.trim().to_owned());
-                }
+                let _ = tx.send(line);
             }
         });
-        match rx.recv_timeout(SERVER_START) {
-            Ok(url) if url.starts_with("http") => Ok(url),
-            Ok(other) => Err(BenchError::Server(format!("unexpected start line {other:?}"))),
-            Err(_) => {
-                Err(BenchError::Server(format!("did not print its URL within {SERVER_START:?}\n{}", self.logs())))
+        let deadline = std::time::Instant::now() + SERVER_START;
+        let (mut api, mut grpc) = (None, None);
+        while api.is_none() || grpc.is_none() {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let Ok(line) = rx.recv_timeout(left) else {
+                return Err(BenchError::Server(format!(
+                    "did not print its addresses within {SERVER_START:?}\n{}",
+                    self.logs()
+                )));
+            };
+            if let Some(url) = line.split(" console and API at ").nth(1) {
+                api = Some(url.trim().to_owned());
+            } else if let Some(rest) = line.split(" agents connect to ").nth(1) {
+                grpc = rest.split_whitespace().next().map(str::to_owned);
             }
+        }
+        match (api, grpc) {
+            (Some(a), Some(g)) if a.starts_with("http") && g.starts_with("https://") => Ok((a, g)),
+            (a, g) => Err(BenchError::Server(format!("unexpected start lines: API {a:?}, gRPC {g:?}"))),
         }
     }
 
@@ -212,14 +225,6 @@ fn offline(exe: &Path, args: &[&str]) -> Result<String, BenchError> {
             String::from_utf8_lossy(&out.stderr)
         ))),
     }
-}
-
-/// A loopback port nobody listens on now. `saker server` does not print
-/// its gRPC address, so the bench picks it; another program taking the port
-/// in between makes the server fail to start, with that error in its log.
-fn free_port() -> Result<u16, BenchError> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| BenchError::io("finding a free port", e))?;
-    l.local_addr().map(|a| a.port()).map_err(|e| BenchError::io("finding a free port", e))
 }
 
 fn write(path: &Path, text: &str) -> Result<(), BenchError> {
