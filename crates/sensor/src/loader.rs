@@ -311,6 +311,29 @@ impl Sensor {
     }
 }
 
+impl Drop for Sensor {
+    /// Detach the programs from a few threads at once. Each link's close
+    /// waits in the kernel for an RCU grace period (~75 ms measured with
+    /// strace), and one after another 70-odd links kept a stopping agent busy
+    /// for 6.8–7.0 s; from 8 threads it takes 3.6–3.9 s. The kernel serializes
+    /// part of each detach: 32 threads did no better. The ring and the object
+    /// are freed after (field order), once every link is gone.
+    fn drop(&mut self) {
+        const DETACH_THREADS: usize = 8;
+        let mut links = std::mem::take(&mut self.links);
+        let per_thread = links.len().div_ceil(DETACH_THREADS).max(1);
+        std::thread::scope(|scope| {
+            while !links.is_empty() {
+                let share: Vec<Link> = links.drain(..per_thread.min(links.len())).collect();
+                // If no thread can be started, the closure — and its links
+                // with it — is dropped here: detached inline instead.
+                let _ =
+                    std::thread::Builder::new().name("saker-detach".into()).spawn_scoped(scope, move || drop(share));
+            }
+        });
+    }
+}
+
 /// A per-CPU array of u64 counters indexed by kind, non-zero entries only.
 fn read_counts(object: &Object, name: &'static str) -> Result<Vec<KernelLossCount>, SensorError> {
     let map = find_map(object, name)?;
