@@ -24,7 +24,7 @@ mod usage;
 pub use cgroup::{CgroupError, CgroupPlacement, Controller, place};
 pub use governor::{Governor, Hysteresis, LevelChange, Sample};
 pub(crate) use run::{BudgetRun, place_in_cgroup};
-pub use usage::{UsageMeter, host_cpus, parse_memory_bytes, parse_stat_ticks};
+pub use usage::{UsageMeter, host_cpus, parse_memory_bytes};
 
 use saker_abi::raw::kind as abi;
 use std::sync::Arc;

@@ -15,6 +15,7 @@ mod error;
 mod kinds;
 mod loss;
 mod pipeline;
+pub mod procfs;
 pub mod record;
 pub mod replay;
 pub mod scope;

@@ -8,7 +8,7 @@ use crate::process::{BootClock, ExeHasher, ExeHint, ExecUpdate, HashResult, Modu
 const MAX_UNTAKEN_HASHES: usize = 1024;
 use saker_abi::raw::{Fork, kind};
 use saker_abi::{Body, Record, c_str, raw::Header};
-use saker_model::{Creds, Event, Host, Lineage, Payload, TaskContext};
+use saker_model::{Argv, Creds, Event, Host, Lineage, Payload, TaskContext, Text};
 use saker_workload::Workload;
 use saker_workload::host::{HostConfig, HostIdentity};
 use std::os::unix::fs::MetadataExt;
@@ -228,9 +228,9 @@ impl Enricher {
                     h.proc_start_ns,
                     ExecUpdate {
                         name: comm.to_owned(),
-                        executable: x.executable.clone(),
-                        argv: x.argv.clone(),
-                        cwd: x.cwd.clone(),
+                        executable: x.executable.as_deref().map(Text::from),
+                        argv: Argv::from(&x.argv[..]),
+                        cwd: x.cwd.as_deref().map(Text::from),
                         creds,
                         ns_pid: h.ns_pid,
                         ppid: h.ppid,

@@ -16,7 +16,6 @@
 
 use saker_agent::Sink;
 use saker_agent::uplink::{Uplink, UplinkConfig, UplinkContext, UplinkSink};
-use saker_detect::Finding;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -26,6 +25,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+#[path = "../../server/tests/support/finding_fixture.rs"]
+mod finding_fixture;
+use finding_fixture::finding;
 
 const SAKER: &str = env!("CARGO_BIN_EXE_saker");
 /// Findings the agent produces, each with its own id.
@@ -126,23 +129,6 @@ fn id(i: u32) -> String {
     format!("crash-{i:05}")
 }
 
-fn finding(id: &str) -> Finding {
-    let t = "2026-11-28T10:00:00Z";
-    serde_json::from_value(json!({
-        "schemaVersion": "2.0", "id": id, "type": "Execution:Runtime/ReverseShell", "severity": 8.0,
-        "severityLabel": "High", "title": "t", "description": "d", "createdAt": t, "updatedAt": t,
-        "resource": { "resourceType": "Instance", "instanceDetails": { "hostname": "host-1" } },
-        "service": {
-            "serviceName": "saker", "featureName": "RuntimeMonitoring", "count": 1,
-            "eventFirstSeen": t, "eventLastSeen": t, "archived": false, "resourceRole": "TARGET",
-            "runtimeDetails": { "process": { "name": "sh", "namespacePid": 1, "pid": 10, "uuid": "u",
-                "userId": 0, "euid": 0, "argv": ["sh"] }, "context": {} },
-            "additionalInfo": { "agentDetails": { "agentVersion": "0.1.0" } }
-        }
-    }))
-    .unwrap()
-}
-
 fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
     let end = Instant::now() + timeout;
     while !done() {
@@ -187,7 +173,7 @@ fn push_all(mut sink: UplinkSink) {
     // flowing while the server dies and comes back.
     for chunk in 0..N / 5 {
         for i in chunk * 5 + 1..=chunk * 5 + 5 {
-            sink.write_finding(&finding(&id(i))).unwrap();
+            sink.write_finding(&finding(&id(i), 1)).unwrap();
         }
         sink.flush().unwrap();
         std::thread::sleep(Duration::from_millis(3));

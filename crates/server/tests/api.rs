@@ -5,62 +5,15 @@
 //! document, and a JSON 4xx for every bad request.
 
 use reqwest::StatusCode;
-use saker_server::{Running, ServerConfig};
 use saker_store::TokenKind;
 use serde_json::{Value, json};
 
+#[path = "support/api_server.rs"]
+mod api_server;
 #[path = "../../store/tests/common/mod.rs"]
 mod store_common;
 
-struct Api {
-    running: Running,
-    http: reqwest::Client,
-    _dir: tempfile::TempDir,
-}
-
-/// A server per backend: SQLite in a temp dir, and a fresh PostgreSQL database.
-async fn servers() -> Vec<(&'static str, Api)> {
-    let mut urls = vec![("sqlite", None)];
-    if let Some((url, _, _)) = store_common::fresh_postgres_database().await {
-        urls.push(("postgres", Some(url)));
-    }
-    let mut out = Vec::new();
-    for (label, database) in urls {
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = ServerConfig {
-            data_dir: dir.path().to_owned(),
-            listen: "127.0.0.1:0".parse().unwrap(),
-            grpc_listen: "127.0.0.1:0".parse().unwrap(),
-            database,
-            ..ServerConfig::default()
-        };
-        let running = saker_server::start(cfg).await.unwrap();
-        out.push((label, Api { running, http: reqwest::Client::new(), _dir: dir }));
-    }
-    out
-}
-
-impl Api {
-    async fn token(&self, account: &str, kind: TokenKind) -> String {
-        self.running.app.store.issue_token(account, kind, "test").await.unwrap().1
-    }
-    async fn admin(&self) -> String {
-        self.running.fresh_admin_token(TokenKind::Api, "test-admin").await.unwrap()
-    }
-    async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
-        let url = format!("{}{path}", self.running.http_url);
-        let mut r = self.http.request(method.parse().unwrap(), url);
-        if let Some(t) = token {
-            r = r.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            r = r.json(&b);
-        }
-        let resp = r.send().await.unwrap();
-        let status = resp.status();
-        (status, resp.json().await.unwrap_or(Value::Null))
-    }
-}
+use api_server::servers;
 
 fn error_code(v: &Value) -> &str {
     v["error"]["code"].as_str().unwrap_or("<no JSON error>")

@@ -22,6 +22,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
+#[path = "support/finding_fixture.rs"]
+mod finding_fixture;
+use finding_fixture::finding;
+
 // ---------------------------------------------------------------- fixtures
 
 /// Hooks that record what they are told and can exclude the agent.
@@ -205,23 +209,6 @@ fn uplink_config(dir: &Path, url: &str, token: &str, pem: Option<&str>) -> Uplin
 fn start_agent(cfg: UplinkConfig, detection: Option<DetectionConfig>) -> Uplink {
     let ctx = UplinkContext { mode: "host", attached: vec!["exec_tp".into()], detection, ..UplinkContext::default() };
     Uplink::open(cfg).unwrap().start(ctx).unwrap()
-}
-
-fn finding(id: &str, count: u64) -> Finding {
-    let t = "2026-11-28T10:00:00Z";
-    serde_json::from_value(json!({
-        "schemaVersion": "2.0", "id": id, "type": "Execution:Runtime/ReverseShell", "severity": 8.0,
-        "severityLabel": "High", "title": "t", "description": "d", "createdAt": t, "updatedAt": t,
-        "resource": { "resourceType": "Instance", "instanceDetails": { "hostname": "host-1" } },
-        "service": {
-            "serviceName": "saker", "featureName": "RuntimeMonitoring", "count": count,
-            "eventFirstSeen": t, "eventLastSeen": t, "archived": false, "resourceRole": "TARGET",
-            "runtimeDetails": { "process": { "name": "sh", "namespacePid": 1, "pid": 10, "uuid": "u",
-                "userId": 0, "euid": 0, "argv": ["sh"] }, "context": {} },
-            "additionalInfo": { "agentDetails": { "agentVersion": "0.1.0" } }
-        }
-    }))
-    .unwrap()
 }
 
 fn push(sink: &mut UplinkSink, ids: impl IntoIterator<Item = String>) {

@@ -5,73 +5,33 @@
 //! what an earlier run kept.
 
 use reqwest::StatusCode;
-use saker_server::{Running, ServerConfig};
 use saker_store::{Store, TokenKind};
 use serde_json::{Value, json};
 
+#[path = "support/api_server.rs"]
+mod api_server;
 #[path = "../../store/tests/common/mod.rs"]
 mod store_common;
 
-struct Api {
-    running: Running,
-    http: reqwest::Client,
-    _dir: tempfile::TempDir,
-}
+use api_server::{Api, servers, start};
 
-/// A server per backend: SQLite in a temp dir, and a fresh PostgreSQL database.
-async fn servers() -> Vec<(&'static str, Api)> {
-    let mut urls = vec![("sqlite", None)];
-    if let Some((url, _, _)) = store_common::fresh_postgres_database().await {
-        urls.push(("postgres", Some(url)));
-    }
-    let mut out = Vec::new();
-    for (label, database) in urls {
-        let dir = tempfile::tempdir().unwrap();
-        out.push((
-            label,
-            Api { running: start(dir.path(), database, 72).await, http: reqwest::Client::new(), _dir: dir },
-        ));
-    }
-    out
-}
-
-async fn start(dir: &std::path::Path, database: Option<String>, retention_hours: u64) -> Running {
-    let cfg = ServerConfig {
-        data_dir: dir.to_owned(),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        grpc_listen: "127.0.0.1:0".parse().unwrap(),
-        database,
-        telemetry_retention_hours: retention_hours,
-        ..ServerConfig::default()
-    };
-    saker_server::start(cfg).await.unwrap()
-}
-
-impl Api {
-    async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
-        let resp = self.http.get(format!("{}{path}", self.running.http_url)).bearer_auth(token).send().await.unwrap();
-        let status = resp.status();
-        (status, resp.json().await.unwrap_or(Value::Null))
-    }
-
-    /// Process names of every event the query finds, following nextToken.
-    async fn hunt(&self, query: &str, token: &str) -> Vec<String> {
-        let mut names = Vec::new();
-        let mut next: Option<String> = None;
-        loop {
-            let mut path = format!("/api/v1/telemetry?maxResults=2{query}");
-            if let Some(t) = &next {
-                path.push_str(&format!("&nextToken={t}"));
-            }
-            let (s, v) = self.get(&path, token).await;
-            assert_eq!(s, StatusCode::OK, "{path}: {v}");
-            for e in v["events"].as_array().unwrap() {
-                names.push(e["event"]["process"]["name"].as_str().unwrap().to_owned());
-            }
-            match v["nextToken"].as_str() {
-                Some(t) => next = Some(t.to_owned()),
-                None => return names,
-            }
+/// Process names of every event the query finds, following nextToken.
+async fn hunt(api: &Api, query: &str, token: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut next: Option<String> = None;
+    loop {
+        let mut path = format!("/api/v1/telemetry?maxResults=2{query}");
+        if let Some(t) = &next {
+            path.push_str(&format!("&nextToken={t}"));
+        }
+        let (s, v) = api.get(&path, token).await;
+        assert_eq!(s, StatusCode::OK, "{path}: {v}");
+        for e in v["events"].as_array().unwrap() {
+            names.push(e["event"]["process"]["name"].as_str().unwrap().to_owned());
+        }
+        match v["nextToken"].as_str() {
+            Some(t) => next = Some(t.to_owned()),
+            None => return names,
         }
     }
 }
@@ -123,12 +83,12 @@ async fn hunting_filters_pages_and_keeps_accounts_apart() {
         ingest(store, &admin_account, "agent-a", &[event("process.exec", 5, "nc", json!({}))]).await;
 
         // The administrator sees every account; newest first.
-        assert_eq!(api.hunt("", &admin).await, ["nc", "vi", "sh", "curl", "curl"], "{db}");
-        assert_eq!(api.hunt("&kind=&container=", &admin).await.len(), 5, "{db}: blank parameters filter nothing");
+        assert_eq!(hunt(&api, "", &admin).await, ["nc", "vi", "sh", "curl", "curl"], "{db}");
+        assert_eq!(hunt(&api, "&kind=&container=", &admin).await.len(), 5, "{db}: blank parameters filter nothing");
         // A member only its own, whatever it asks for.
-        assert_eq!(api.hunt("", &member).await, ["vi", "sh", "curl", "curl"], "{db}");
-        assert!(api.hunt("&agentId=agent-a", &member).await.is_empty(), "{db}");
-        assert!(api.hunt("&executable=nc", &member).await.is_empty(), "{db}");
+        assert_eq!(hunt(&api, "", &member).await, ["vi", "sh", "curl", "curl"], "{db}");
+        assert!(hunt(&api, "&agentId=agent-a", &member).await.is_empty(), "{db}");
+        assert!(hunt(&api, "&executable=nc", &member).await.is_empty(), "{db}");
 
         for (query, want) in [
             ("&kind=process.exec", vec!["sh", "curl"]),
@@ -144,7 +104,7 @@ async fn hunting_filters_pages_and_keeps_accounts_apart() {
             ("&contains=%2Fetc%2Fshadow", vec!["vi"]),
             ("&cluster=staging", vec![]),
         ] {
-            assert_eq!(api.hunt(query, &member).await, want, "{db}: {query}");
+            assert_eq!(hunt(&api, query, &member).await, want, "{db}: {query}");
         }
         let (s, v) = api.get("/api/v1/telemetry?kind=file.write", &member).await;
         assert_eq!(s, StatusCode::OK);

@@ -28,7 +28,7 @@ impl UsageMeter {
     /// Usage since the previous call; `None` on the first call (the
     /// baseline) or when procfs cannot be read.
     pub fn sample(&mut self, now: Instant) -> Option<Sample> {
-        let ticks = parse_stat_ticks(&std::fs::read_to_string(&self.stat).ok()?)?;
+        let ticks = crate::procfs::stat_cpu_ticks(&std::fs::read_to_string(&self.stat).ok()?)?;
         let memory_bytes = parse_memory_bytes(&std::fs::read_to_string(&self.status).ok()?)?;
         let (then, before) = self.last.replace((now, ticks))?;
         let wall = now.duration_since(then).as_secs_f64();
@@ -40,29 +40,13 @@ impl UsageMeter {
     }
 }
 
-/// utime + stime (all threads) from /proc/<pid>/stat, in clock ticks. The
-/// command name (field 2) may hold spaces and parentheses: fields are
-/// counted from the last `)`.
-pub fn parse_stat_ticks(text: &str) -> Option<u64> {
-    let rest = &text[text.rfind(')')? + 1..];
-    // After ")": state is field 3; utime and stime are fields 14 and 15.
-    let mut fields = rest.split_whitespace().skip(11);
-    let utime: u64 = fields.next()?.parse().ok()?;
-    let stime: u64 = fields.next()?.parse().ok()?;
-    Some(utime + stime)
-}
-
 /// The memory the process itself allocated, from /proc/<pid>/status:
 /// `RssAnon` + `RssShmem` (kB). File-backed pages — the binary's own code,
 /// 40 MB for a debug build — are shared and reclaimable, and would make the
 /// budget depend on how the binary was built. Falls back to `VmRSS` on
 /// kernels without the split (before 4.5).
 pub fn parse_memory_bytes(text: &str) -> Option<u64> {
-    let field = |name: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-    };
+    let field = |key: &str| crate::procfs::status_kib(text, key);
     match (field("RssAnon:"), field("RssShmem:")) {
         (Some(anon), shmem) => Some((anon + shmem.unwrap_or(0)) * 1024),
         (None, _) => field("VmRSS:").map(|kb| kb * 1024),
@@ -98,14 +82,6 @@ fn parse_cpu_list(text: &str) -> Option<u32> {
 mod tests {
     use super::*;
     use std::time::Duration;
-
-    #[test]
-    fn stat_ticks_survive_odd_command_names() {
-        let line = "4242 (saker (agent) x) S 1 4242 4242 0 -1 4194560 5000 0 0 0 250 70 0 0 20 0 9 0 123 0 0";
-        assert_eq!(parse_stat_ticks(line), Some(320));
-        assert_eq!(parse_stat_ticks("4242 (x) S 1"), None);
-        assert_eq!(parse_stat_ticks("garbage"), None);
-    }
 
     #[test]
     fn memory_is_what_the_process_allocated() {

@@ -186,28 +186,12 @@ impl HeartbeatSource {
 
 /// User + system CPU time of this process, in USER_HZ ticks.
 fn cpu_ticks() -> Option<u64> {
-    parse_stat_ticks(&std::fs::read_to_string("/proc/self/stat").ok()?)
-}
-
-/// utime + stime from a `/proc/<pid>/stat` line. The command name (field
-/// 2) may contain spaces and parentheses: fields are counted after the last `)`.
-fn parse_stat_ticks(stat: &str) -> Option<u64> {
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let mut fields = rest.split_whitespace().skip(11); // field 3 is the first after ')'
-    let utime: u64 = fields.next()?.parse().ok()?;
-    let stime: u64 = fields.next()?.parse().ok()?;
-    Some(utime + stime)
+    crate::procfs::stat_cpu_ticks(&std::fs::read_to_string("/proc/self/stat").ok()?)
 }
 
 /// Resident memory of this process (`VmRSS`).
 fn rss_bytes() -> Option<u64> {
-    parse_vm_rss(&std::fs::read_to_string("/proc/self/status").ok()?)
-}
-
-fn parse_vm_rss(status: &str) -> Option<u64> {
-    let line = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?;
-    let kib: u64 = line.trim().trim_end_matches("kB").trim().parse().ok()?;
-    Some(kib * 1024)
+    crate::procfs::status_kib(&std::fs::read_to_string("/proc/self/status").ok()?, "VmRSS:").map(|kib| kib * 1024)
 }
 
 /// The ECS cluster and task of the agent's own task, from its metadata
@@ -356,10 +340,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn proc_parsing() {
-        let stat = "1234 (we (ird) name) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 1 0 5 1000 200";
-        assert_eq!(parse_stat_ticks(stat), Some(325));
-        assert_eq!(parse_vm_rss("Name:\tsaker\nVmRSS:\t   2048 kB\nThreads: 3\n"), Some(2 << 20));
+    fn reads_its_own_proc_entries() {
         assert!(cpu_ticks().is_some() && rss_bytes().is_some_and(|r| r > 0));
     }
 

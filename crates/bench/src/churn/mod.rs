@@ -15,7 +15,6 @@ mod runc;
 
 use crate::BenchError;
 use crate::configs::agent::{AgentChild, ChildOptions, ChildReport};
-use crate::procfs;
 use crate::workload::{Launcher, Workload};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -165,7 +164,7 @@ fn pause(opts: &ChurnOptions, d: Duration) -> Result<(), BenchError> {
 fn rss_kib(pid: u32) -> Result<u64, BenchError> {
     let path = PathBuf::from(format!("/proc/{pid}/status"));
     let text = std::fs::read_to_string(&path).map_err(|source| BenchError::Proc { path: path.clone(), source })?;
-    procfs::parse_status_kib(&text, "VmRSS:").ok_or_else(|| BenchError::Proc {
+    saker_agent::procfs::status_kib(&text, "VmRSS:").ok_or_else(|| BenchError::Proc {
         path,
         source: std::io::Error::new(std::io::ErrorKind::InvalidData, "no VmRSS line"),
     })

@@ -69,9 +69,10 @@ pub struct Image {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExecUpdate {
     pub name: String,
-    pub executable: Option<String>,
-    pub argv: Vec<String>,
-    pub cwd: Option<String>,
+    /// Already the shared form the table keeps: made once per exec.
+    pub executable: Option<Text>,
+    pub argv: Argv,
+    pub cwd: Option<Text>,
     pub creds: Creds,
     pub ns_pid: u32,
     /// Used only when the process was unknown until now.
@@ -284,10 +285,10 @@ impl ProcessTable {
         if let Some(e) = self.changed(&key) {
             e.name = update.name.into();
             e.image = Arc::new(Image {
-                executable: update.executable.map(Text::from),
+                executable: update.executable,
                 executable_sha256: None,
-                argv: update.argv.into(),
-                cwd: update.cwd.map(Text::from),
+                argv: update.argv,
+                cwd: update.cwd,
             });
             e.creds = update.creds;
             e.ns_pid = update.ns_pid;

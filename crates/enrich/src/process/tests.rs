@@ -159,7 +159,7 @@ fn fork_exec_exit_and_lineage() {
         ExecUpdate {
             name: "bash".into(),
             executable: Some("/bin/bash".into()),
-            argv: vec!["bash".into()],
+            argv: vec!["bash".to_owned()].into(),
             cwd: Some("/home/a".into()),
             creds: creds(1000),
             ns_pid: 10,
@@ -188,7 +188,7 @@ fn fork_exec_exit_and_lineage() {
         ExecUpdate {
             name: "curl".into(),
             executable: Some("/usr/bin/curl".into()),
-            argv: vec!["curl".into(), "x".into()],
+            argv: vec!["curl".to_owned(), "x".to_owned()].into(),
             cwd: Some("/tmp".into()),
             creds: creds(0),
             ns_pid: 3,
@@ -400,7 +400,7 @@ fn exec(t: &mut ProcessTable, pid: u32, start_ns: u64, exe: &str, uid: u32) {
     let update = ExecUpdate {
         name: exe.rsplit('/').next().unwrap_or(exe).into(),
         executable: Some(exe.into()),
-        argv: vec![exe.into()],
+        argv: vec![exe.to_owned()].into(),
         cwd: Some("/".into()),
         creds: creds(uid),
         ns_pid: pid,
